@@ -1,0 +1,362 @@
+"""The config contract: every key a stack file may set, its type, its default and what it means.
+
+Stack files write camelCase keys under `milvus-eks:<topKey>`; the models here declare each key once with its
+default. Field-level checks (types, ranges, syntax) live on the fields; checks across keys live in
+`stacks.validation`. Models are frozen: the program never changes settings after loading them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from stacks import versions
+from stacks.quantity import parse_quantity
+
+# Kubernetes syntax (k8s.io/apimachinery/pkg/util/validation).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_IAM_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/[\w+=,.@/-]+$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes name (RFC 1123 label: lowercase letters, digits and '-', "
+            f"starting and ending alphanumeric, at most 63 characters)"
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"label key prefix {prefix!r} must be a lowercase DNS subdomain of at most 253 characters")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key name {name!r} must be at most 63 characters of letters, digits, '-', '_' or '.', "
+            f"starting and ending alphanumeric"
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"label value {value!r} must be empty or at most 63 characters of letters, digits, '-', '_' or '.', "
+            f"starting and ending alphanumeric"
+        )
+    return value
+
+
+def _ipv4_cidr(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR such as 10.0.0.0/16 ({err})") from None
+    return value
+
+
+def _iam_arn(value: str) -> str:
+    if not _IAM_ARN.match(value):
+        raise ValueError(f"{value!r} is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)")
+    return value
+
+
+def _quantity(value: str) -> str:
+    parse_quantity(value)
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
+IamArn = Annotated[str, AfterValidator(_iam_arn)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+
+
+class Model(BaseModel):
+    """camelCase in the stack file, snake_case in code; unknown keys and coercions are errors."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        use_attribute_docstrings=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- network
+
+
+class NetworkSettings(Model):
+    vpc_cidr: Cidr = "10.40.0.0/16"
+    """IPv4 range of the VPC; /16 to /22. Private subnets get the first half, public subnets a quarter."""
+    az_count: int = Field(3, ge=2, le=6)
+    """Availability zones to spread subnets and nodes over (EKS needs at least 2)."""
+    nat_gateways: Literal["single", "perAz"] = "perAz"
+    """`single`: one NAT gateway for all private subnets (cheap, one AZ's outage cuts egress); `perAz`: one each."""
+
+
+# ---------------------------------------------------------------------------------------------- cluster
+
+
+class EndpointSettings(Model):
+    private_access: bool = True
+    """Reach the API server from inside the VPC."""
+    public_access: bool = False
+    """Reach the API server from the internet, limited to `publicAccessCidrs`."""
+    public_access_cidrs: tuple[Cidr, ...] = ()
+    """Allow-list for public access. 0.0.0.0/0 is refused unless `allowAnyPublicCidr` is true."""
+    allow_any_public_cidr: bool = False
+    """Opt-in for an API server open to the whole internet (throwaway dev clusters only)."""
+
+
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+class ClusterSettings(Model):
+    kubernetes_version: str = Field(versions.KUBERNETES_VERSION, pattern=r"^1\.(2[89]|3[0-7])$")
+    """EKS Kubernetes minor version, e.g. "1.33"."""
+    endpoint: EndpointSettings = EndpointSettings()
+    log_types: tuple[LogType, ...] = ("api", "audit", "authenticator")
+    """Control-plane log types sent to CloudWatch."""
+    secrets_encryption: bool = True
+    """Envelope-encrypt Kubernetes Secrets with a customer-managed KMS key."""
+    admin_principals: tuple[IamArn, ...] = ()
+    """IAM roles/users granted cluster admin through EKS access entries."""
+    deletion_protection: bool = False
+    """Refuse `pulumi destroy` of the EKS cluster (and protect it in Pulumi state)."""
+
+
+# ---------------------------------------------------------------------------------------------- node pools
+
+Role = Literal[
+    "system", "monitoring", "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode", "etcd",
+    "messageQueue", "minio",
+]
+"""What a pool hosts. Every role must be hosted by exactly one pool; `system` hosts add-ons such as CoreDNS."""
+
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+
+
+class Taint(Model):
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
+
+
+class NodePoolSettings(Model):
+    instance_types: tuple[str, ...] = Field(min_length=1)
+    """EC2 instance types, all of one CPU architecture; the first is the one sizing assumes."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    nvme: bool = False
+    """Put kubelet, containerd and every emptyDir on the instance-store NVMe (RAID0); needs NVMe instance types."""
+    roles: tuple[Role, ...] = Field(min_length=1)
+    min_size: int = Field(1, ge=0, le=1000)
+    max_size: int = Field(3, ge=1, le=1000)
+    desired_size: int | None = Field(None, ge=0, le=1000)
+    """Initial node count (defaults to the planned count or `minSize`); later changes come from the autoscaler."""
+    labels: dict[LabelKey, LabelValue] = {}
+    taints: tuple[Taint, ...] = ()
+    root_volume_gb: int = Field(50, ge=20, le=16384)
+    """Encrypted gp3 root volume size."""
+    metadata_hop_limit: int = Field(1, ge=1, le=64)
+    """IMDSv2 hop limit; 1 keeps pods from reaching node credentials."""
+    max_unavailable: int = Field(1, ge=1, le=100)
+    """Nodes replaced at once during a rolling node-group update."""
+
+
+# ---------------------------------------------------------------------------------------------- milvus
+
+
+class ResourceList(Model):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    ephemeral_storage: Quantity | None = Field(None, alias="ephemeralStorage")
+
+
+class Resources(Model):
+    requests: ResourceList = ResourceList()
+    limits: ResourceList = ResourceList()
+
+
+class ComponentSettings(Model):
+    replicas: int | None = Field(None, ge=0, le=100)
+    """Pod count; for queryNode and streamingNode the planner decides when unset."""
+    resources: Resources = Resources()
+    """Requests/limits; unset values take the component's default."""
+
+
+class MixCoordinatorSettings(ComponentSettings):
+    active_standby: bool = False
+    """Run a hot standby coordinator (needs replicas >= 2)."""
+
+
+class MilvusComponents(Model):
+    mix_coordinator: MixCoordinatorSettings = MixCoordinatorSettings()
+    proxy: ComponentSettings = ComponentSettings()
+    query_node: ComponentSettings = ComponentSettings()
+    data_node: ComponentSettings = ComponentSettings()
+    streaming_node: ComponentSettings = ComponentSettings()
+
+
+class EtcdSettings(Model):
+    replicas: int = Field(3, ge=1, le=7)
+    storage_gi: int = Field(10, ge=1, le=1000)
+    """gp3 volume per etcd member."""
+    quota_backend_gi: int = Field(4, ge=1, le=8)
+    """ETCD_QUOTA_BACKEND_BYTES; etcd refuses writes above it (Milvus then stops)."""
+    resources: Resources = Resources()
+
+
+class WoodpeckerSettings(Model):
+    replicas: int = Field(3, ge=3, le=15)
+    resources: Resources = Resources()
+
+
+class BucketSettings(Model):
+    versioning: bool = True
+    protect: bool = False
+    """Protect the bucket in Pulumi state: `pulumi destroy` fails instead of deleting data."""
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete a non-empty bucket. Only for throwaway stacks."""
+    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+
+
+class ServiceSettings(Model):
+    type: Literal["ClusterIP", "internalNlb"] = "ClusterIP"
+    allowed_namespaces: tuple[DnsLabel, ...] = ()
+    """Namespaces whose pods may reach the proxy port (19530)."""
+    allowed_cidrs: tuple[Cidr, ...] = ()
+    """Address ranges (e.g. the VPC) that may reach the proxy port."""
+
+
+class MilvusSettings(Model):
+    namespace: DnsLabel = "milvus"
+    release_name: DnsLabel = "milvus"
+    chart_version: str = versions.MILVUS_CHART
+    image_tag: str = versions.MILVUS_IMAGE_TAG
+    message_queue: Literal["woodpecker", "pulsar"] = "woodpecker"
+    object_storage: Literal["s3", "minio"] = "s3"
+    service_account_binding: Literal["podIdentity", "irsa"] = "podIdentity"
+    mmap: bool = True
+    """mmap vector fields and indexes to local disk on NVMe query pools."""
+    authorization: bool = True
+    components: MilvusComponents = MilvusComponents()
+    etcd: EtcdSettings = EtcdSettings()
+    woodpecker: WoodpeckerSettings = WoodpeckerSettings()
+    bucket: BucketSettings = BucketSettings()
+    service: ServiceSettings = ServiceSettings()
+
+
+# ---------------------------------------------------------------------------------------------- topology
+
+IndexType = Literal["FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "DISKANN"]
+Metric = Literal["L2", "IP", "COSINE"]
+
+
+class IndexSettings(Model):
+    type: IndexType = "HNSW"
+    params: dict[str, int] = {}
+    """Build parameters: M/efConstruction (HNSW), nlist (IVF_*), maxDegree/searchListSize (DISKANN)."""
+
+
+class ResourceGroupSettings(Model):
+    name: DnsLabel
+    min_nodes: int = Field(0, ge=0, le=1000)
+    """Query nodes the group keeps even when its collections need fewer."""
+
+
+class CollectionSettings(Model):
+    database: DnsLabel | Literal["default"] = "default"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")]
+    dim: int = Field(ge=2, le=32768)
+    vectors: int = Field(ge=0, le=10**12)
+    """Entities the collection will hold when fully loaded."""
+    index: IndexSettings = IndexSettings()
+    metric: Metric = "COSINE"
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=1, le=100)
+    resource_groups: tuple[DnsLabel, ...] = ()
+    """0 names: the default group; 1: every replica there; otherwise one per replica."""
+    scalar_bytes_per_entity: int = Field(0, ge=0, le=10**7)
+    segment_size_mb: int = Field(1024, ge=64, le=16384)
+
+
+class TopologySettings(Model):
+    resource_groups: tuple[ResourceGroupSettings, ...] = ()
+    collections: tuple[CollectionSettings, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------- quotas
+
+
+class PinnedQuota(Model):
+    requests_cpu: Quantity | None = None
+    requests_memory: Quantity | None = None
+    limits_cpu: Quantity | None = None
+    limits_memory: Quantity | None = None
+    pods: int | None = Field(None, ge=1)
+
+
+class QuotaSettings(Model):
+    headroom: float = Field(0.2, ge=0, le=5)
+    """Fraction added over the planned requests/limits (including rolling-update surge)."""
+    extra_namespaces: tuple[DnsLabel, ...] = ()
+    pinned: dict[DnsLabel, PinnedQuota] = {}
+    """Explicit quotas per namespace, used instead of the computed ones (must still admit the plan)."""
+    default_request: ResourceList = ResourceList(cpu="100m", memory="128Mi")
+    default_limit: ResourceList = ResourceList(cpu="500m", memory="512Mi")
+
+
+# ---------------------------------------------------------------------------------------------- monitoring
+
+
+class GrafanaSettings(Model):
+    persistence: bool = False
+    storage_gi: int = Field(10, ge=1, le=1000)
+
+
+class MonitoringSettings(Model):
+    enabled: bool = True
+    namespace: DnsLabel = "monitoring"
+    chart_version: str = versions.KUBE_PROMETHEUS_STACK_CHART
+    retention: str = Field("15d", pattern=r"^[0-9]+(h|d|w|y)$")
+    storage_gi: int = Field(50, ge=1, le=16384)
+    prometheus_replicas: int = Field(1, ge=1, le=5)
+    grafana: GrafanaSettings = GrafanaSettings()
+    alerts: dict[str, float] = {}
+    """Alert thresholds by name (see the alert reference); unset ones take their defaults."""
+
+
+# ---------------------------------------------------------------------------------------------- all
+
+
+class Settings(Model):
+    """The whole stack configuration, as loaded from `Pulumi.<stack>.yaml`."""
+
+    region: str
+    network: NetworkSettings = NetworkSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    node_pools: dict[DnsLabel, NodePoolSettings]
+    milvus: MilvusSettings = MilvusSettings()
+    topology: TopologySettings = TopologySettings()
+    quotas: QuotaSettings = QuotaSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+    def pool_for(self, role: str) -> str:
+        """The name of the pool hosting `role` (validation guarantees exactly one)."""
+        return next(name for name, pool in self.node_pools.items() if role in pool.roles)
+
+
+TOP_LEVEL_KEYS = ("network", "cluster", "nodePools", "milvus", "topology", "quotas", "monitoring")

@@ -1,0 +1,21 @@
+"""Every chart and image version the program deploys, pinned in one place.
+
+Stack files may override the chart/image versions through settings; these are the defaults and the versions the
+committed key lists (components/data/*_keys.txt) and golden files were made from.
+"""
+
+# zilliztech/milvus-helm charts/milvus/Chart.yaml
+MILVUS_CHART = "5.0.19"
+MILVUS_CHART_REPO = "https://zilliztech.github.io/milvus-helm/"
+MILVUS_IMAGE_REPOSITORY = "milvusdb/milvus"
+MILVUS_IMAGE_TAG = "v2.6.15"
+
+# prometheus-community/helm-charts charts/kube-prometheus-stack/Chart.yaml
+KUBE_PROMETHEUS_STACK_CHART = "88.5.3"
+KUBE_PROMETHEUS_STACK_REPO = "https://prometheus-community.github.io/helm-charts"
+
+# The topology Job runs the reconciler with this image and the same pymilvus as uv.lock.
+RECONCILER_IMAGE = "python:3.11.14-slim-bookworm"
+RECONCILER_PYMILVUS = "pymilvus==3.0.2"
+
+KUBERNETES_VERSION = "1.33"
