@@ -1,0 +1,41 @@
+"""milvus-eks: settings → plan → components → exports."""
+
+import pulumi
+import pulumi_aws as aws
+
+from components import outputs
+from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.eks_cluster import EksCluster, EksClusterArgs
+from components.naming import PROJECT, Namer
+from components.network import Network, NetworkArgs, choose_zones
+from components.node_pool import NodePool, NodePoolArgs
+from stacks.config import load_from_pulumi
+
+settings = load_from_pulumi()
+namer = Namer(pulumi.get_stack())
+
+aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
+                                                                                   "Project": PROJECT}})
+aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
+zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider)).names
+
+network = Network("network", NetworkArgs(settings.network, choose_zones(zones, settings.network.az_count), namer),
+                  aws_opts)
+cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region, network.private_subnet_ids,
+                                               network.public_subnet_ids, namer), aws_opts)
+pools = {
+    name: NodePool(f"pool-{name}", NodePoolArgs(
+        pool_name=name, settings=pool, cluster_name=cluster.name, node_role_arn=cluster.node_role_arn,
+        subnet_ids=network.private_subnet_ids, desired_size=pool.desired_size or pool.min_size,
+        min_size=pool.min_size, namer=namer), aws_opts)
+    for name, pool in settings.node_pools.items()
+}
+addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
+                       pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
+                                              depends_on=list(pools.values())))
+
+pulumi.export(outputs.CLUSTER_NAME, cluster.name)
+pulumi.export(outputs.CLUSTER_ENDPOINT, cluster.endpoint)
+pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
+pulumi.export(outputs.NODE_POOLS, {name: pool.node_group_name for name, pool in pools.items()})
+pulumi.export(outputs.VPC_ID, network.vpc_id)

@@ -1,0 +1,1 @@
+"""One ComponentResource per concern; each file owns its children."""

@@ -1,0 +1,126 @@
+"""EksCluster: IAM roles, the EKS control plane with API access entries, and the Kubernetes provider."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.naming import Namer
+from stacks.settings import ClusterSettings
+
+CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
+NODE_POLICIES = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    # Session Manager instead of SSH keys for node access.
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+)
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+def assume_role_policy(service: str, tag_session: bool = False) -> str:
+    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else ["sts:AssumeRole"]
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}],
+    })
+
+
+def render_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig whose credentials come from `aws eks get-token` at use time: nothing long-lived is stored."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{"name": cluster_name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+            "interactiveMode": "Never",
+        }}}],
+    }, indent=2)
+
+
+@dataclass(frozen=True)
+class EksClusterArgs:
+    settings: ClusterSettings
+    region: str
+    private_subnet_ids: list[pulumi.Input[str]]
+    public_subnet_ids: list[pulumi.Input[str]]
+    namer: Namer
+
+
+class EksCluster(pulumi.ComponentResource):
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    provider: k8s.Provider
+    cluster: aws.eks.Cluster
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("milvus-eks:cluster:EksCluster", name, None, opts)
+        s, namer = args.settings, args.namer
+        child = pulumi.ResourceOptions(parent=self)
+        tags = namer.tags("cluster")
+        cluster_name = namer.name("eks", limit=100)
+
+        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_policy("eks.amazonaws.com", True),
+                                    tags=tags, opts=child)
+        attachments = [aws.iam.RolePolicyAttachment(f"{name}-cluster-{arn.rsplit('/', 1)[1]}", role=cluster_role.name,
+                                                    policy_arn=arn, opts=child) for arn in CLUSTER_POLICIES]
+        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
+                                 tags=tags, opts=child)
+        node_attachments = [aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
+                                                         policy_arn=arn, opts=child) for arn in NODE_POLICIES]
+
+        encryption = None
+        if s.secrets_encryption:
+            key = aws.kms.Key(f"{name}-secrets", description=f"{cluster_name} Kubernetes Secrets envelope encryption",
+                              enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
+            encryption = {"provider": {"key_arn": key.arn}, "resources": ["secrets"]}
+
+        self.cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=cluster_name,
+            version=s.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config={
+                "subnet_ids": [*args.private_subnet_ids, *args.public_subnet_ids],
+                "endpoint_private_access": s.endpoint.private_access,
+                "endpoint_public_access": s.endpoint.public_access,
+                "public_access_cidrs": list(s.endpoint.public_access_cidrs) if s.endpoint.public_access else None,
+            },
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            enabled_cluster_log_types=list(s.log_types),
+            encryption_config=encryption,
+            deletion_protection=s.deletion_protection,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection),
+        )
+
+        for i, principal in enumerate(s.admin_principals):
+            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal,
+                                        type="STANDARD", tags=tags, opts=child)
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal, policy_arn=ADMIN_POLICY,
+                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]))
+
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
+            self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
+        ).apply(lambda a: render_kubeconfig(a[0], a[1], a[2], args.region)))
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+                                     opts=child)
+        self.name = self.cluster.name
+        self.endpoint = self.cluster.endpoint
+        self.node_role_arn = node_role.arn
+        self.node_role_dependencies = node_attachments
+        self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
+                               "nodeRoleArn": self.node_role_arn})

@@ -1,0 +1,50 @@
+"""Names, AWS tags and Kubernetes labels, derived in one place.
+
+Precedence for tags and labels: user-supplied values first, then the project's, then the keys a component owns
+(last wins), so a user can add metadata but never break a selector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+PROJECT = "milvus-eks"
+LABEL_PREFIX = "milvus-eks"
+POOL_LABEL = f"{LABEL_PREFIX}/pool"
+NVME_LABEL = f"{LABEL_PREFIX}/nvme"
+ROLE_LABEL_PREFIX = f"role.{LABEL_PREFIX}/"
+
+
+@dataclass(frozen=True)
+class Namer:
+    """Physical names of cloud resources: `<project>-<stack>-<parts>`, checked against AWS/Kubernetes limits."""
+
+    stack: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{PROJECT}-{self.stack}"
+
+    def name(self, *parts: str, limit: int = 63) -> str:
+        name = "-".join([self.prefix, *parts])
+        if len(name) > limit:
+            raise ValueError(f"name {name!r} is {len(name)} characters; the limit is {limit}")
+        return name
+
+    def tags(self, component: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**(extra or {}), "Project": PROJECT, "Stack": self.stack, "Component": component}
+
+
+def k8s_labels(component: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Labels for Kubernetes objects the program writes itself (never used as selectors, so no version)."""
+    return {
+        **(extra or {}),
+        "app.kubernetes.io/part-of": PROJECT,
+        "app.kubernetes.io/managed-by": "pulumi",
+        "app.kubernetes.io/component": component,
+    }
+
+
+def role_label(role: str) -> str:
+    return f"{ROLE_LABEL_PREFIX}{role}"

@@ -1,0 +1,90 @@
+"""NodePool: one EKS managed node group with its launch template (IMDSv2, encrypted gp3 root, NVMe RAID0)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.naming import NVME_LABEL, POOL_LABEL, Namer, role_label
+from components.user_data import encode, render_nvme_user_data
+from stacks.catalog import load_catalog
+from stacks.settings import NodePoolSettings
+
+AMI_TYPES = {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+
+
+def pool_labels(name: str, pool: NodePoolSettings) -> dict[str, str]:
+    """User labels first; the pool/role/NVMe labels that placement selects on are owned here and win."""
+    return {
+        **pool.labels,
+        POOL_LABEL: name,
+        NVME_LABEL: "true" if pool.nvme else "false",
+        **{role_label(role): "true" for role in pool.roles},
+    }
+
+
+def pool_tolerations(pool: NodePoolSettings) -> list[dict[str, str]]:
+    """Kubernetes tolerations matching the pool's taints (EKS spells effects NO_SCHEDULE, Kubernetes NoSchedule)."""
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+    return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": effects[t.effect]} for t in pool.taints]
+
+
+@dataclass(frozen=True)
+class NodePoolArgs:
+    pool_name: str
+    settings: NodePoolSettings
+    cluster_name: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: list[pulumi.Input[str]]
+    desired_size: int
+    """Initial size from the plan; afterwards owned by the autoscaler (ignored on update)."""
+    min_size: int
+    namer: Namer
+
+
+class NodePool(pulumi.ComponentResource):
+    node_group_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("milvus-eks:nodes:NodePool", name, None, opts)
+        pool, namer = args.settings, args.namer
+        child = pulumi.ResourceOptions(parent=self)
+        tags = namer.tags("node-pool", {"NodePool": args.pool_name})
+        arch = load_catalog()[pool.instance_types[0]].arch
+
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            name_prefix=namer.name(args.pool_name, ""),
+            update_default_version=True,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": pool.metadata_hop_limit},
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "volume_size": pool.root_volume_gb, "volume_type": "gp3", "encrypted": "true",
+                "delete_on_termination": "true"}}],
+            user_data=encode(render_nvme_user_data()) if pool.nvme else None,
+            tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")],
+            tags=tags,
+            opts=child,
+        )
+        group = aws.eks.NodeGroup(
+            f"{name}-ng",
+            cluster_name=args.cluster_name,
+            node_group_name_prefix=namer.name(args.pool_name, ""),
+            node_role_arn=args.node_role_arn,
+            subnet_ids=args.subnet_ids,
+            instance_types=list(pool.instance_types),
+            capacity_type=pool.capacity_type,
+            ami_type=AMI_TYPES[arch],
+            scaling_config={"desired_size": args.desired_size, "min_size": args.min_size,
+                            "max_size": pool.max_size},
+            update_config={"max_unavailable": pool.max_unavailable},
+            labels=pool_labels(args.pool_name, pool),
+            taints=[{"key": t.key, "value": t.value or None, "effect": t.effect} for t in pool.taints],
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+        self.node_group_name = group.node_group_name
+        self.register_outputs({"nodeGroupName": self.node_group_name})

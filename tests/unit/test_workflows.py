@@ -1,0 +1,225 @@
+"""The GitHub Actions workflows: schema-valid (SchemaStore's github-workflow schema as vendored by PyPI
+`check-jsonschema`, so no network), plus the rules this project relies on."""
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+PULL_REQUEST = WORKFLOWS / "pull-request.yml"
+DEPLOY = WORKFLOWS / "deploy.yml"
+
+# A tag (major, minor or patch) or a full commit SHA: never a branch such as @main that changes under us.
+PINNED_USES = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+
+
+def lint(*paths: Path, schema: str = "vendor.github-workflows") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def load(path: Path) -> dict[str, Any]:
+    workflow = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as boolean true.
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+def uses_of(workflow: dict[str, Any]) -> list[str]:
+    return [step["uses"] for job in workflow["jobs"].values() for step in job.get("steps", []) if "uses" in step]
+
+
+def unpinned_uses(workflow: dict[str, Any]) -> list[str]:
+    return [u for u in uses_of(workflow) if not u.startswith("./") and not PINNED_USES.match(u)]
+
+
+def secrets_in_job(job: dict[str, Any]) -> list[str]:
+    text = json.dumps(job)
+    return re.findall(r"secrets\.\w+|secrets\[", text)
+
+
+def environment_name(job: dict[str, Any]) -> str | None:
+    environment = job.get("environment")
+    return environment.get("name") if isinstance(environment, dict) else environment
+
+
+def needs_of(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions@")]
+
+
+# --- the linter itself -------------------------------------------------------------------------------------
+
+
+def test_workflows_pass_the_github_workflow_schema() -> None:
+    result = lint(PULL_REQUEST, DEPLOY)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_job_has_a_timeout() -> None:
+    result = lint(PULL_REQUEST, DEPLOY, schema="custom.github-workflows-require-timeout")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+VALID_MINIMAL = """\
+on: pull_request
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo ok
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("misspelt-steps", VALID_MINIMAL.replace("steps:", "step:")),
+        ("unknown-event", VALID_MINIMAL.replace("pull_request", "pull_requets")),
+        ("uses-and-run-in-one-step", VALID_MINIMAL.replace("- run: echo ok", "- uses: actions/checkout@v7\n        run: echo ok")),
+        ("bad-permission-value", VALID_MINIMAL.replace("    steps:", "    permissions:\n      id-token: maybe\n    steps:")),
+        ("no-jobs", "on: pull_request\n"),
+    ],
+)
+def test_linter_rejects_a_broken_workflow(tmp_path: Path, name: str, text: str) -> None:
+    broken = tmp_path / f"{name}.yml"
+    broken.write_text(text)
+    result = lint(broken)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert broken.name in result.stdout
+
+
+def test_linter_accepts_the_minimal_valid_workflow(tmp_path: Path) -> None:
+    # The control for the test above: the broken variants fail because of their one change.
+    valid = tmp_path / "valid.yml"
+    valid.write_text(VALID_MINIMAL)
+    result = lint(valid)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- project rules -----------------------------------------------------------------------------------------
+
+
+def test_pull_request_workflow_runs_on_pull_request_only() -> None:
+    # pull_request_target would run with secrets on a fork's code.
+    triggers = load(PULL_REQUEST)["on"]
+    assert triggers == "pull_request" or set(triggers) == {"pull_request"}
+
+
+def test_plan_job_uses_no_secrets_and_no_cloud_identity() -> None:
+    plan = load(PULL_REQUEST)["jobs"]["plan"]
+    assert secrets_in_job(plan) == []
+    assert "id-token" not in plan.get("permissions", {})
+    assert not [s for s in plan["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+
+
+def test_secret_detection_catches_a_secret_in_the_plan_job() -> None:
+    plan = copy.deepcopy(load(PULL_REQUEST)["jobs"]["plan"])
+    plan["steps"][-1].setdefault("env", {})["TOKEN"] = "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    assert secrets_in_job(plan) == ["secrets.PULUMI_ACCESS_TOKEN"]
+
+
+def test_plan_job_plans_base_and_head_for_both_stacks_and_posts_the_diff() -> None:
+    plan = load(PULL_REQUEST)["jobs"]["plan"]
+    checkouts = [s for s in plan["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert {c["with"]["path"] for c in checkouts} == {"base", "head"}
+    base = next(c for c in checkouts if c["with"]["path"] == "base")
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    scripts = "\n".join(s.get("run", "") for s in plan["steps"])
+    assert "uv run --frozen python -m tools.plan " in scripts
+    assert "for stack in dev prod" in scripts
+    assert "uv run --frozen python -m tools.plan_diff ../plan-out/base ../plan-out/head > ../plan-diff.md" in scripts
+    comment = next(s for s in plan["steps"] if "sticky-pull-request-comment" in s.get("uses", ""))
+    assert comment["with"]["path"] == "plan-diff.md"
+    assert plan["permissions"]["pull-requests"] == "write"
+
+
+def test_preview_needs_configured_credentials_and_uses_oidc() -> None:
+    preview = load(PULL_REQUEST)["jobs"]["preview"]
+    assert "vars.AWS_PREVIEW_ROLE_ARN != ''" in preview["if"]
+    assert preview["permissions"]["id-token"] == "write"
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    aws = next(s for s in preview["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
+    assert "role-to-assume" in aws["with"] and "aws-access-key-id" not in aws["with"]
+    (pulumi,) = pulumi_steps(preview)
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
+
+
+def test_deploy_runs_on_push_to_main_only() -> None:
+    assert load(DEPLOY)["on"] == {"push": {"branches": ["main"]}}
+
+
+def test_prod_deploy_waits_for_dev_and_for_approval() -> None:
+    jobs = load(DEPLOY)["jobs"]
+    by_stack = {pulumi_steps(job)[0]["with"]["stack-name"]: name for name, job in jobs.items() if pulumi_steps(job)}
+    assert set(by_stack) == {"dev", "prod"}
+    prod, dev = jobs[by_stack["prod"]], jobs[by_stack["dev"]]
+    assert environment_name(prod) == "production"
+    assert by_stack["dev"] in needs_of(prod)
+    assert environment_name(dev) != "production"
+    for job in (dev, prod):
+        assert [s["with"]["command"] for s in pulumi_steps(job)] == ["up"]
+
+
+def test_each_stack_deploys_under_its_own_concurrency_group() -> None:
+    jobs = load(DEPLOY)["jobs"]
+    groups = {}
+    for job in jobs.values():
+        (pulumi,) = pulumi_steps(job)
+        stack = pulumi["with"]["stack-name"]
+        assert stack in job["concurrency"]["group"]
+        # Cancelling a running `pulumi up` would leave the stack locked and half-updated.
+        assert job["concurrency"]["cancel-in-progress"] is False
+        groups[stack] = job["concurrency"]["group"]
+    assert len(set(groups.values())) == len(groups)
+
+
+def test_pulumi_token_comes_from_secrets() -> None:
+    for path in (PULL_REQUEST, DEPLOY):
+        for job in load(path)["jobs"].values():
+            for step in pulumi_steps(job):
+                assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+
+
+@pytest.mark.parametrize("path", [PULL_REQUEST, DEPLOY], ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_version(path: Path) -> None:
+    workflow = load(path)
+    assert uses_of(workflow)
+    assert unpinned_uses(workflow) == []
+
+
+def test_pin_check_rejects_branches_and_bare_actions() -> None:
+    workflow = {"jobs": {"j": {"steps": [
+        {"uses": "actions/checkout@main"},
+        {"uses": "pulumi/actions"},
+        {"uses": "actions/setup-python@v7"},
+        {"uses": "owner/repo/sub/dir@0123456789abcdef0123456789abcdef01234567"},
+    ]}}}
+    assert unpinned_uses(workflow) == ["actions/checkout@main", "pulumi/actions"]
+
+
+def test_one_uv_version_everywhere() -> None:
+    versions = {load(path)["env"]["UV_VERSION"] for path in (PULL_REQUEST, DEPLOY)}
+    assert versions == {"0.13.8"}
+    for path in (PULL_REQUEST, DEPLOY):
+        for job in load(path)["jobs"].values():
+            runs = [s.get("run", "") for s in job["steps"]]
+            if any("uv " in r for r in runs):
+                assert 'pip install "uv==${UV_VERSION}"' in runs

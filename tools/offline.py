@@ -1,0 +1,207 @@
+"""Run the Pulumi program for a stack file with no cloud, no credentials and no Pulumi CLI.
+
+The program runs under Pulumi's mock monitor. A recording monitor keeps every registered resource (type, name,
+inputs, parent, options) so tests, the plan command and the policy tests see the whole graph. Invokes that are not
+in the table fail loudly: a new data source must be added here on purpose, with its mocked answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "milvus-eks"
+MOCK_ACCOUNT = "123456789012"
+_SECRET_SIG = rpc._special_secret_sig  # the marker Pulumi puts on secret values in serialized properties
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    provider: str
+    custom: bool
+    protect: bool
+    ignore_changes: list[str]
+    depends_on: list[str]
+    secret_inputs: list[str]
+    """Input keys whose value arrived marked secret."""
+
+
+@dataclass
+class Graph:
+    stack: str
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Resource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def ancestors(self, resource: Resource) -> Iterator[Resource]:
+        parent = self.by_urn(resource.parent)
+        while parent is not None:
+            yield parent
+            parent = self.by_urn(parent.parent)
+
+
+def _unwrap_secrets(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == _SECRET_SIG:
+            inner, _ = _unwrap_secrets(value.get("value"))
+            return inner, True
+        items = {k: _unwrap_secrets(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+    if isinstance(value, list):
+        items = [_unwrap_secrets(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+# Computed outputs a real provider would return, per resource type; anything else echoes the inputs.
+def _computed(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    arn = f"arn:aws:mock:us-west-2:{MOCK_ACCOUNT}:{type_.split(':')[-1].lower()}/{name}"
+    common = {"arn": arn}
+    if type_ == "aws:eks/cluster:Cluster":
+        return {**common, "endpoint": f"https://{name}.gr7.us-west-2.eks.amazonaws.com",
+                "certificateAuthority": {"data": "bW9jay1jYQ=="},
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.us-west-2.amazonaws.com/id/{name}"}]}]}
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {**common, "latestVersion": 1}
+    if type_ == "aws:eks/nodeGroup:NodeGroup":
+        return {**common, "nodeGroupName": f"{inputs.get('nodeGroupNamePrefix', name)}mock"}
+    if type_ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{name}", "name": name}
+    if type_ == "aws:s3/bucket:Bucket" or type_ == "aws:s3/bucketV2:BucketV2":
+        bucket = inputs.get("bucket") or f"{name}-mock"
+        return {"arn": f"arn:aws:s3:::{bucket}", "bucket": bucket, "id": bucket}
+    if type_ == "random:index/randomPassword:RandomPassword":
+        return {"result": "mock-password-" + "x" * max(0, int(inputs.get("length", 16)) - 14)}
+    return common
+
+
+INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda args: {
+        "names": ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"],
+        "zoneIds": ["usw2-az1", "usw2-az2", "usw2-az3", "usw2-az4"]},
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/mock", "userId": "MOCK"},
+    "aws:index/getRegion:getRegion": lambda args: {"name": "us-west-2", "region": "us-west-2"},
+    "aws:index/getPartition:getPartition": lambda args: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:eks/getAddonVersion:getAddonVersion": lambda args: {
+        "addonName": args["addonName"], "kubernetesVersion": args["kubernetesVersion"],
+        "version": f"v0.0.0-mock-{args['addonName']}"},
+}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs, _ = _unwrap_secrets(args.inputs)
+        state = {**inputs, **_computed(args.typ, args.name, inputs)}
+        resource_id = state.pop("id", None) or f"{args.name}-id"
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        handler = INVOKES.get(args.token)
+        if handler is None:
+            raise NotImplementedError(f"invoke {args.token} is not mocked; add it to tools/offline.py INVOKES")
+        return handler(args.args)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.graph: list[Resource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = rpc.deserialize_properties(request.object)
+            inputs, _ = _unwrap_secrets(raw)
+            secret_inputs = [k for k, v in raw.items() if _unwrap_secrets(v)[1]]
+            state = self.resources[response.urn].state
+            self.graph.append(Resource(
+                type=request.type, name=request.name, urn=response.urn, parent=request.parent, inputs=inputs,
+                outputs=dict(state), provider=request.provider, custom=request.custom, protect=request.protect,
+                ignore_changes=list(request.ignoreChanges), depends_on=list(request.dependencies),
+                secret_inputs=secret_inputs))
+        return response
+
+
+def stack_file(stack: str | Path) -> Path:
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return ROOT / f"Pulumi.{stack}.yaml"
+
+
+def stack_name(stack: str | Path) -> str:
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml"):
+        return path.stem.removeprefix("Pulumi.")
+    return str(stack)
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """The stack file's config as the engine hands it to a program: object values as JSON strings."""
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") or {}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+def run_program(stack: str | Path, config: dict[str, str] | None = None) -> Graph:
+    """Run `__main__.py` for a stack name ("dev"), a stack file, or an explicit config map; return the graph."""
+    name = stack_name(stack)
+    pulumi.runtime.set_all_config(config if config is not None else read_config(stack_file(stack)), [])
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=name, preview=False, monitor=monitor)
+    graph = Graph(stack=name)
+
+    async def collect(exports: dict[str, Any]) -> None:
+        for key, value in exports.items():
+            output = pulumi.Output.from_input(value)
+            graph.outputs[key] = await output.future()
+            if await output.is_secret():
+                graph.secret_outputs.add(key)
+
+    @pulumi.runtime.test
+    def program():
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        exports = dict(pulumi.runtime.get_root_resource().outputs)
+        return pulumi.Output.from_input(asyncio.ensure_future(collect(exports)))
+
+    try:
+        program()
+    except Exception as err:
+        # Callers (tests) check that a rejected stack registered nothing.
+        err.registered = list(monitor.graph)  # type: ignore[attr-defined]
+        raise
+    graph.resources = monitor.graph
+    return graph

@@ -1,0 +1,865 @@
+"""Reconcile a Milvus server's resource groups, databases and collections with a JSON spec.
+
+Self-contained (stdlib + pymilvus): it ships in a ConfigMap and runs as `python reconcile.py` in a Job, and
+locally as `python -m topology.reconcile`. Observing and applying talk to Milvus; `plan` in between is pure.
+
+Promises: idempotent (a converged server gives zero actions), safe (never drops anything, never releases a
+loaded collection except to load it again with a new replica layout, leaves what the spec does not name
+alone), resumable (every action is re-derived from what the server says, so a killed run converges when
+re-run). What it may not change (shard count, dim, metric, index of an existing collection) is drift:
+reported, exit 2, that collection untouched.
+
+Exit codes: 0 converged (or dry run), 1 error (one line, no traceback), 2 drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+DEFAULT_RG = "__default_resource_group"
+DEFAULT_DB = "default"
+PRIMARY_FIELD = "id"
+VECTOR_FIELD = "vector"
+METRICS = ("L2", "IP", "COSINE")
+# proxy.maxShardNum defaults to 16 (milvus configs/milvus.yaml).
+MAX_SHARDS = 16
+# UpdateResourceGroups (declarative node counts) exists since Milvus 2.4.1; older servers answer UNIMPLEMENTED
+# and ignore the config given to CreateResourceGroup, so nodes must be moved with TransferNode.
+DECLARATIVE_RG_VERSION = (2, 4, 1)
+
+
+class SpecError(ValueError):
+    """The spec file is invalid; carries every problem found, each naming its path in the spec."""
+
+    def __init__(self, problems: Sequence[str]):
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class ReconcileError(RuntimeError):
+    """A one-line failure the CLI prints as is."""
+
+
+# ---------------------------------------------------------------------------------------------------- spec
+
+
+@dataclass(frozen=True)
+class ResourceGroupSpec:
+    name: str
+    nodes: int
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    database: str
+    name: str
+    dim: int
+    metric: str
+    index_type: str = "AUTOINDEX"
+    index_params: Mapping[str, Any] = field(default_factory=dict)
+    shards: int = 1
+    replicas: int = 1
+    resource_groups: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    def replica_groups(self) -> Counter[str]:
+        """How many replicas Milvus puts in each group: all in one group, or one per named group."""
+        if not self.resource_groups:
+            return Counter({DEFAULT_RG: self.replicas})
+        if len(self.resource_groups) == 1:
+            return Counter({self.resource_groups[0]: self.replicas})
+        return Counter(self.resource_groups)
+
+
+@dataclass(frozen=True)
+class Spec:
+    resource_groups: tuple[ResourceGroupSpec, ...] = ()
+    databases: tuple[str, ...] = ()
+    collections: tuple[CollectionSpec, ...] = ()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_spec(data: Any) -> Spec:
+    """Validate the whole spec at once; raise one SpecError listing every problem."""
+    problems: list[str] = []
+    if not isinstance(data, Mapping):
+        raise SpecError(["spec: must be a JSON object with resourceGroups, databases, collections"])
+    unknown = set(data) - {"resourceGroups", "databases", "collections"}
+    if unknown:
+        problems.append(f"spec: unknown keys {sorted(unknown)}")
+
+    groups: list[ResourceGroupSpec] = []
+    for i, raw in enumerate(data.get("resourceGroups", [])):
+        where = f"resourceGroups[{i}]"
+        if not isinstance(raw, Mapping):
+            problems.append(f"{where}: must be an object with name and nodes")
+            continue
+        name, nodes = raw.get("name"), raw.get("nodes", 0)
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}.name: must be a non-empty string, got {name!r}")
+            continue
+        if name == DEFAULT_RG:
+            problems.append(f"{where}.name: {DEFAULT_RG} is Milvus' own group; it cannot be declared")
+        if any(g.name == name for g in groups):
+            problems.append(f"{where}.name: {name!r} is declared twice")
+        if not _is_int(nodes) or nodes < 0:
+            problems.append(f"{where}.nodes: must be an integer >= 0, got {nodes!r}")
+            nodes = 0
+        groups.append(ResourceGroupSpec(name, nodes))
+    group_names = {g.name for g in groups} | {DEFAULT_RG}
+
+    databases: list[str] = []
+    for i, name in enumerate(data.get("databases", [])):
+        if not isinstance(name, str) or not name:
+            problems.append(f"databases[{i}]: must be a non-empty string, got {name!r}")
+        elif name in databases:
+            problems.append(f"databases[{i}]: {name!r} is listed twice")
+        else:
+            databases.append(name)
+
+    collections: list[CollectionSpec] = []
+    for i, raw in enumerate(data.get("collections", [])):
+        where = f"collections[{i}]"
+        if not isinstance(raw, Mapping):
+            problems.append(f"{where}: must be an object")
+            continue
+        before = len(problems)
+        database = raw.get("database", DEFAULT_DB)
+        name = raw.get("name")
+        dim = raw.get("dim")
+        metric = raw.get("metric", "COSINE")
+        index = raw.get("index", {"type": "AUTOINDEX", "params": {}})
+        shards = raw.get("shards", 1)
+        replicas = raw.get("replicas", 1)
+        rgs = raw.get("resourceGroups", [])
+        if database not in databases and database != DEFAULT_DB:
+            problems.append(f"{where}.database: {database!r} is not in databases {databases}")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            problems.append(f"{where}.name: must be letters, digits and underscores, got {name!r}")
+        if not _is_int(dim) or not 1 <= dim <= 32768:
+            problems.append(f"{where}.dim: must be an integer in 1..32768, got {dim!r}")
+        if metric not in METRICS:
+            problems.append(f"{where}.metric: must be one of {list(METRICS)}, got {metric!r}")
+        if (
+            not isinstance(index, Mapping)
+            or not isinstance(index.get("type"), str)
+            or not isinstance(index.get("params", {}), Mapping)
+        ):
+            problems.append(f"{where}.index: must be {{type: str, params: object}}, got {index!r}")
+            index = {"type": "AUTOINDEX", "params": {}}
+        if not _is_int(shards) or not 1 <= shards <= MAX_SHARDS:
+            problems.append(f"{where}.shards: must be an integer in 1..{MAX_SHARDS}, got {shards!r}")
+        if not _is_int(replicas) or replicas < 1:
+            problems.append(f"{where}.replicas: must be an integer >= 1, got {replicas!r}")
+            replicas = 1
+        if not isinstance(rgs, list) or not all(isinstance(g, str) for g in rgs):
+            problems.append(f"{where}.resourceGroups: must be a list of group names, got {rgs!r}")
+            rgs = []
+        for g in rgs:
+            if g not in group_names:
+                problems.append(f"{where}.resourceGroups: {g!r} is not declared in resourceGroups")
+        if len(rgs) not in (0, 1, replicas) or len(set(rgs)) != len(rgs):
+            # Milvus' own rule for a load: 0, 1 or exactly replica_number distinct groups.
+            problems.append(
+                f"{where}.resourceGroups: {len(rgs)} groups for {replicas} replicas; "
+                f"name 0, 1 or exactly {replicas} distinct groups"
+            )
+        if any(c.database == database and c.name == name for c in collections):
+            problems.append(f"{where}: {database}.{name} is declared twice")
+        if len(problems) == before:
+            collections.append(
+                CollectionSpec(
+                    database=database,
+                    name=name,
+                    dim=dim,
+                    metric=metric,
+                    index_type=index["type"],
+                    index_params=dict(index.get("params", {})),
+                    shards=shards,
+                    replicas=replicas,
+                    resource_groups=tuple(rgs),
+                )
+            )
+    if problems:
+        raise SpecError(problems)
+    return Spec(tuple(groups), tuple(databases), tuple(collections))
+
+
+# ---------------------------------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class GroupState:
+    name: str
+    available_nodes: int
+    # requests.node_num on servers with declarative groups; None where Milvus has no such config (< 2.4.1).
+    declared_nodes: int | None = None
+
+
+@dataclass(frozen=True)
+class CollectionState:
+    database: str
+    name: str
+    num_shards: int
+    dim: int | None  # None: no FLOAT_VECTOR field named `vector`
+    index_type: str | None = None  # None: no index on `vector`
+    metric: str | None = None
+    index_params: Mapping[str, str] = field(default_factory=dict)
+    load_state: str = "NotLoad"  # NotLoad | Loading | Loaded
+    replica_groups: tuple[str, ...] = ()  # one entry per loaded replica
+
+    @property
+    def key(self) -> str:
+        return f"{self.database}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ServerState:
+    version: tuple[int, int, int]
+    groups: Mapping[str, GroupState]
+    databases: tuple[str, ...]
+    collections: Mapping[tuple[str, str], CollectionState]
+
+    @property
+    def declarative_groups(self) -> bool:
+        return self.version >= DECLARATIVE_RG_VERSION
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """'v2.3.5-lite' -> (2, 3, 5); anything unreadable is treated as a current server."""
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text or "")
+    return (int(match[1]), int(match[2]), int(match[3])) if match else (99, 0, 0)
+
+
+# ---------------------------------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class CreateResourceGroup:
+    name: str
+    nodes: int
+    declarative: bool
+
+    def describe(self) -> str:
+        how = f"requests=limits={self.nodes} nodes" if self.declarative else "nodes moved separately"
+        return f"create resource group {self.name} ({how})"
+
+
+@dataclass(frozen=True)
+class UpdateResourceGroup:
+    name: str
+    nodes: int
+
+    def describe(self) -> str:
+        return f"set resource group {self.name} to {self.nodes} nodes"
+
+
+@dataclass(frozen=True)
+class TransferNodes:
+    source: str
+    target: str
+    count: int
+
+    def describe(self) -> str:
+        return f"move {self.count} query node(s) from {self.source} to {self.target}"
+
+
+@dataclass(frozen=True)
+class CreateDatabase:
+    name: str
+
+    def describe(self) -> str:
+        return f"create database {self.name}"
+
+
+@dataclass(frozen=True)
+class CreateCollection:
+    spec: CollectionSpec
+
+    def describe(self) -> str:
+        s = self.spec
+        return f"create collection {s.key} (dim {s.dim}, {s.shards} shard(s))"
+
+
+@dataclass(frozen=True)
+class CreateIndex:
+    spec: CollectionSpec
+
+    def describe(self) -> str:
+        s = self.spec
+        return f"create index on {s.key}.{VECTOR_FIELD} ({s.index_type} {s.metric} {dict(s.index_params)})"
+
+
+@dataclass(frozen=True)
+class LoadCollection:
+    database: str
+    name: str
+    replicas: int
+    resource_groups: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"load {self.database}.{self.name} ({self.replicas} replica(s) in {_groups_text(self.resource_groups)})"
+
+
+@dataclass(frozen=True)
+class ReloadCollection:
+    """Release and load again: the only way Milvus < 2.5 changes a loaded collection's replica number."""
+
+    database: str
+    name: str
+    replicas: int
+    resource_groups: tuple[str, ...]
+    current: tuple[str, ...]
+
+    def describe(self) -> str:
+        return (
+            f"release and reload {self.database}.{self.name}: {len(self.current)} -> {self.replicas} replica(s) "
+            f"in {_groups_text(self.resource_groups)} (search is unavailable until the load finishes)"
+        )
+
+
+@dataclass(frozen=True)
+class TransferReplica:
+    database: str
+    name: str
+    source: str
+    target: str
+    count: int
+
+    def describe(self) -> str:
+        return f"move {self.count} replica(s) of {self.database}.{self.name} from {self.source} to {self.target}"
+
+
+Action = Union[
+    CreateResourceGroup,
+    UpdateResourceGroup,
+    TransferNodes,
+    CreateDatabase,
+    CreateCollection,
+    CreateIndex,
+    LoadCollection,
+    ReloadCollection,
+    TransferReplica,
+]
+
+
+@dataclass(frozen=True)
+class Drift:
+    target: str
+    what: str
+    actual: Any
+    wanted: Any
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.target}: {self.what} is {self.actual}, spec wants {self.wanted} ({self.why})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    drift: tuple[Drift, ...]
+    unmanaged: tuple[str, ...]
+    errors: tuple[str, ...]
+
+    @property
+    def converged(self) -> bool:
+        return not self.actions and not self.drift and not self.errors
+
+
+def _groups_text(groups: Sequence[str]) -> str:
+    return "[" + ", ".join(groups or (DEFAULT_RG,)) + "]"
+
+
+def _reserved_nodes(group: str, spec: Spec, state: ServerState) -> int:
+    """Nodes a group must keep so no loaded replica (managed or not) and no spec'd replica loses its node."""
+    loaded = [Counter(c.replica_groups)[group] for c in state.collections.values()]
+    wanted = [c.replica_groups()[group] for c in spec.collections]
+    return max([0, *loaded, *wanted])
+
+
+def _plan_groups(spec: Spec, state: ServerState) -> tuple[list[Action], list[Drift], dict[str, int]]:
+    """Actions for resource groups and the node count each group will have once they are applied."""
+    actions: list[Action] = []
+    drift: list[Drift] = []
+    nodes = {name: g.available_nodes for name, g in state.groups.items()}
+    for rg in spec.resource_groups:
+        if rg.name not in state.groups:
+            actions.append(CreateResourceGroup(rg.name, rg.nodes, state.declarative_groups))
+            nodes[rg.name] = 0
+        elif state.declarative_groups and state.groups[rg.name].declared_nodes != rg.nodes:
+            actions.append(UpdateResourceGroup(rg.name, rg.nodes))
+    if state.declarative_groups:
+        # The server moves nodes itself to meet requests; plan against the declared counts.
+        for rg in spec.resource_groups:
+            nodes[rg.name] = rg.nodes
+        return actions, drift, nodes
+
+    nodes.setdefault(DEFAULT_RG, 0)
+    # Surpluses first, so nodes given back to the default group can serve the deficits that follow.
+    for rg in sorted(spec.resource_groups, key=lambda g: g.nodes - nodes[g.name]):
+        have = nodes[rg.name]
+        if have > rg.nodes:
+            movable = min(have - rg.nodes, have - _reserved_nodes(rg.name, spec, state))
+            if movable > 0:
+                actions.append(TransferNodes(rg.name, DEFAULT_RG, movable))
+                nodes[rg.name] -= movable
+                nodes[DEFAULT_RG] += movable
+        elif have < rg.nodes:
+            free = nodes[DEFAULT_RG] - _reserved_nodes(DEFAULT_RG, spec, state)
+            movable = min(rg.nodes - have, max(free, 0))
+            if movable > 0:
+                actions.append(TransferNodes(DEFAULT_RG, rg.name, movable))
+                nodes[rg.name] += movable
+                nodes[DEFAULT_RG] -= movable
+        if nodes[rg.name] != rg.nodes:
+            drift.append(
+                Drift(
+                    target=f"resource group {rg.name}",
+                    what="query nodes",
+                    actual=nodes[rg.name],
+                    wanted=rg.nodes,
+                    why=(
+                        f"Milvus {'.'.join(map(str, state.version))} cannot declare node counts, nodes are moved "
+                        f"from/to {DEFAULT_RG} and only nodes no loaded replica needs are moved; "
+                        f"{DEFAULT_RG} has {nodes[DEFAULT_RG]} node(s) and its replicas need "
+                        f"{_reserved_nodes(DEFAULT_RG, spec, state)}"
+                    ),
+                )
+            )
+    return actions, drift, nodes
+
+
+def _collection_drift(want: CollectionSpec, have: CollectionState) -> list[Drift]:
+    fixed = "fixed at creation; create a new collection and migrate the data"
+    out = []
+    if have.num_shards != want.shards:
+        out.append(Drift(f"collection {want.key}", "shard count", have.num_shards, want.shards, fixed))
+    if have.dim != want.dim:
+        actual = have.dim if have.dim is not None else f"missing (no FLOAT_VECTOR field '{VECTOR_FIELD}')"
+        out.append(Drift(f"collection {want.key}", "vector dim", actual, want.dim, fixed))
+    if have.index_type is not None:
+        if have.metric != want.metric:
+            out.append(Drift(f"collection {want.key}", "metric", have.metric, want.metric, fixed))
+        params_differ = any(str(v) != have.index_params.get(k) for k, v in want.index_params.items())
+        if have.index_type != want.index_type or params_differ:
+            out.append(
+                Drift(
+                    f"collection {want.key}",
+                    "index",
+                    f"{have.index_type} {dict(have.index_params)}",
+                    f"{want.index_type} {dict(want.index_params)}",
+                    "rebuilding an index needs release + drop index; the reconciler never does that",
+                )
+            )
+    return out
+
+
+def _capacity_error(want: CollectionSpec, nodes: Mapping[str, int]) -> str | None:
+    need = want.replica_groups()
+    short = {g: n for g, n in need.items() if nodes.get(g, 0) < n}
+    if not short:
+        return None
+    needed = sum(short.values())
+    have = sum(nodes.get(g, 0) for g in short)
+    return (
+        f"collection {want.key}: {want.replicas} replica(s) need {needed} query node(s) in "
+        f"[{', '.join(short)}]; the server has {have} "
+        f"(each replica needs its own query node; add nodes or lower replicas)"
+    )
+
+
+def _replica_moves(want: CollectionSpec, current: Sequence[str]) -> list[TransferReplica]:
+    surplus = Counter(current) - want.replica_groups()
+    deficit = want.replica_groups() - Counter(current)
+    moves: list[TransferReplica] = []
+    sources = sorted(surplus.elements())
+    targets = sorted(deficit.elements())
+    for (source, target), count in sorted(Counter(zip(sources, targets)).items()):
+        moves.append(TransferReplica(want.database, want.name, source, target, count))
+    return moves
+
+
+def plan(spec: Spec, state: ServerState) -> Plan:
+    """Pure: what must happen for `state` to match `spec`, what may not be changed, what is left alone."""
+    actions, drift, nodes = _plan_groups(spec, state)
+    errors: list[str] = []
+
+    for db in spec.databases:
+        if db not in state.databases:
+            actions.append(CreateDatabase(db))
+
+    for want in spec.collections:
+        have = state.collections.get((want.database, want.name))
+        steps: list[Action] = []
+        if have is None:
+            steps = [
+                CreateCollection(want),
+                CreateIndex(want),
+                LoadCollection(want.database, want.name, want.replicas, want.resource_groups),
+            ]
+        else:
+            found = _collection_drift(want, have)
+            if found:
+                drift.extend(found)
+                continue
+            if have.index_type is None:
+                steps.append(CreateIndex(want))
+            if have.load_state != "Loaded":
+                # Loading too: a load with the same parameters is accepted again and waits for it to finish.
+                steps.append(LoadCollection(want.database, want.name, want.replicas, want.resource_groups))
+            elif len(have.replica_groups) != want.replicas:
+                steps.append(
+                    ReloadCollection(
+                        want.database, want.name, want.replicas, want.resource_groups, have.replica_groups
+                    )
+                )
+            else:
+                steps.extend(_replica_moves(want, have.replica_groups))
+        if any(isinstance(s, (LoadCollection, ReloadCollection, TransferReplica)) for s in steps):
+            problem = _capacity_error(want, nodes)
+            if problem:
+                errors.append(problem)
+                continue
+        actions.extend(steps)
+
+    declared_groups = {g.name for g in spec.resource_groups} | {DEFAULT_RG}
+    declared_collections = {(c.database, c.name) for c in spec.collections}
+    unmanaged = [f"resource group {g}" for g in sorted(state.groups) if g not in declared_groups]
+    unmanaged += [
+        f"database {d}" for d in sorted(state.databases) if d not in spec.databases and d != DEFAULT_DB
+    ]
+    unmanaged += [f"collection {d}.{n}" for d, n in sorted(state.collections) if (d, n) not in declared_collections]
+    return Plan(tuple(actions), tuple(drift), tuple(unmanaged), tuple(errors))
+
+
+# ---------------------------------------------------------------------------------------------------- milvus I/O
+
+T = TypeVar("T")
+_TRANSIENT = ("fail connecting", "unavailable", "not ready", "connection refused", "notready", "not healthy")
+
+
+class Deadline:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def remaining(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise ReconcileError(f"gave up after --timeout {self.seconds:g}s")
+        return left
+
+
+def _is_transient(error: Exception) -> bool:
+    text = str(error).lower()
+    code = getattr(error, "code", None)
+    code_name = getattr(code() if callable(code) else code, "name", "")
+    return code_name in ("UNAVAILABLE",) or any(t in text for t in _TRANSIENT)
+
+
+def _short(error: Exception) -> str:
+    message = getattr(error, "message", None) or (error.details() if hasattr(error, "details") else str(error))
+    return " ".join(str(message).split())
+
+
+def with_retry(what: str, call: Callable[[], T], deadline: Deadline, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Retry while Milvus is unreachable or not ready, with exponential backoff, until the deadline."""
+    delay = 0.5
+    while True:
+        try:
+            return call()
+        except ReconcileError:
+            raise
+        except Exception as error:  # pymilvus raises MilvusException and raw grpc.RpcError
+            if not _is_transient(error):
+                raise ReconcileError(f"{what}: {_short(error)}") from None
+            if deadline.end - time.monotonic() < delay:
+                raise ReconcileError(
+                    f"{what}: Milvus not ready after {deadline.seconds:g}s: {_short(error)}"
+                ) from None
+            print(f"  waiting for Milvus ({_short(error)[:120]}); retry in {delay:.1f}s", file=sys.stderr)
+            sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+class Milvus:
+    """The pymilvus calls the reconciler makes, one MilvusClient per database."""
+
+    def __init__(self, uri: str, token: str, deadline: Deadline):
+        from pymilvus import MilvusClient
+
+        self._client_type = MilvusClient
+        self.uri, self._token, self.deadline = uri, token, deadline
+        self._clients: dict[str, Any] = {}
+        self._orm_alias: str | None = None
+
+    def client(self, db: str = DEFAULT_DB):
+        if db not in self._clients:
+            # A client per database: MilvusClient.use_database calls DescribeDatabase, which 2.3 lacks.
+            self._clients[db] = self._client_type(
+                uri=self.uri, token=self._token, db_name=db, timeout=self.deadline.remaining()
+            )
+        return self._clients[db]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        if self._orm_alias:
+            from pymilvus import connections
+
+            connections.disconnect(self._orm_alias)
+
+    def t(self) -> float:
+        return self.deadline.remaining()
+
+    def observe(self) -> ServerState:
+        c = self.client()
+        version = c.get_server_version(timeout=self.t())
+        parsed = parse_version(version)
+        declarative = parsed >= DECLARATIVE_RG_VERSION
+        groups = {}
+        for name in c.list_resource_groups(timeout=self.t()):
+            info = c.describe_resource_group(name, timeout=self.t())
+            declared = int(info.config.requests.node_num) if declarative and info.config else None
+            groups[name] = GroupState(name, int(info.num_available_node), declared)
+        databases = tuple(c.list_databases(timeout=self.t()))
+        collections = {}
+        for db in databases:
+            dbc = self.client(db)
+            for name in dbc.list_collections(timeout=self.t()):
+                collections[(db, name)] = self._observe_collection(dbc, db, name)
+        return ServerState(parsed, groups, databases, collections)
+
+    def _observe_collection(self, dbc, db: str, name: str) -> CollectionState:
+        desc = dbc.describe_collection(name, timeout=self.t())
+        vector = next((f for f in desc["fields"] if f["name"] == VECTOR_FIELD), None)
+        dim = None
+        if vector is not None and getattr(vector["type"], "name", "") == "FLOAT_VECTOR":
+            dim = int(vector["params"]["dim"])
+        index_type = metric = None
+        index_params: dict[str, str] = {}
+        names = dbc.list_indexes(name, field_name=VECTOR_FIELD, timeout=self.t()) if vector else []
+        if names:
+            index = dbc.describe_index(name, names[0], timeout=self.t())
+            index_type, metric = index.get("index_type"), index.get("metric_type")
+            skip = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
+                    "pending_index_rows", "state"}
+            index_params = {k: str(v) for k, v in index.items() if k not in skip}
+        load_state = dbc.get_load_state(name, timeout=self.t())["state"].name
+        replicas: tuple[str, ...] = ()
+        if load_state in ("Loaded", "Loading"):
+            replicas = tuple(sorted(r.resource_group for r in dbc.describe_replica(name, timeout=self.t())))
+        return CollectionState(
+            database=db,
+            name=name,
+            num_shards=int(desc["num_shards"]),
+            dim=dim,
+            index_type=index_type,
+            metric=metric,
+            index_params=index_params,
+            load_state=load_state,
+            replica_groups=replicas,
+        )
+
+    def _transfer_node(self, source: str, target: str, count: int) -> None:
+        # pymilvus 3.0 has no MilvusClient.transfer_node; the ORM call is the public way (deprecated for 3.1,
+        # and only used against servers older than 2.4.1, which have no declarative groups).
+        from pymilvus import connections, utility
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if self._orm_alias is None:
+                self._orm_alias = f"reconcile-{os.getpid()}"
+                connections.connect(self._orm_alias, uri=self.uri, token=self._token, timeout=self.t())
+            utility.transfer_node(source, target, count, using=self._orm_alias, timeout=self.t())
+
+    def apply(self, action: Action) -> None:
+        from pymilvus import DataType, MilvusClient
+        from pymilvus.client.types import ResourceGroupConfig
+
+        c = self.client()
+        if isinstance(action, CreateResourceGroup):
+            if action.declarative:
+                config = ResourceGroupConfig(
+                    requests={"node_num": action.nodes}, limits={"node_num": action.nodes}
+                )
+                c.create_resource_group(action.name, config=config, timeout=self.t())
+            else:
+                c.create_resource_group(action.name, timeout=self.t())
+        elif isinstance(action, UpdateResourceGroup):
+            config = ResourceGroupConfig(requests={"node_num": action.nodes}, limits={"node_num": action.nodes})
+            c.update_resource_groups({action.name: config}, timeout=self.t())
+        elif isinstance(action, TransferNodes):
+            self._transfer_node(action.source, action.target, action.count)
+        elif isinstance(action, CreateDatabase):
+            # A retried call may find it done already.
+            if action.name not in c.list_databases(timeout=self.t()):
+                c.create_database(action.name, timeout=self.t())
+        elif isinstance(action, CreateCollection):
+            s = action.spec
+            dbc = self.client(s.database)
+            if not dbc.has_collection(s.name, timeout=self.t()):
+                schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+                schema.add_field(PRIMARY_FIELD, DataType.INT64, is_primary=True)
+                schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=s.dim)
+                # No index_params here: with them create_collection also loads (1 replica, default group),
+                # which would put the replicas in the wrong place before the real load.
+                dbc.create_collection(s.name, schema=schema, num_shards=s.shards, timeout=self.t())
+        elif isinstance(action, CreateIndex):
+            s = action.spec
+            params = MilvusClient.prepare_index_params()
+            params.add_index(
+                field_name=VECTOR_FIELD, index_type=s.index_type, metric_type=s.metric, params=dict(s.index_params)
+            )
+            self.client(s.database).create_index(s.name, params, timeout=self.t())
+        elif isinstance(action, LoadCollection):
+            self._load(action.database, action.name, action.replicas, action.resource_groups)
+        elif isinstance(action, ReloadCollection):
+            self.client(action.database).release_collection(action.name, timeout=self.t())
+            self._load(action.database, action.name, action.replicas, action.resource_groups)
+        elif isinstance(action, TransferReplica):
+            self.client(action.database).transfer_replica(
+                action.source, action.target, action.name, action.count, timeout=self.t()
+            )
+        else:  # pragma: no cover - the Action union is closed
+            raise TypeError(action)
+
+    def _load(self, db: str, name: str, replicas: int, groups: tuple[str, ...]) -> None:
+        kwargs: dict[str, Any] = {"replica_number": replicas}
+        if groups:
+            kwargs["resource_groups"] = list(groups)
+        self.client(db).load_collection(name, timeout=self.t(), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def _read_password(path: str | None) -> str:
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    return os.environ.get("MILVUS_PASSWORD", "")
+
+
+def _report(plan_: Plan) -> dict[str, Any]:
+    return {
+        "actions": [a.describe() for a in plan_.actions],
+        "drift": [d.describe() for d in plan_.drift],
+        "unmanaged": list(plan_.unmanaged),
+        "errors": list(plan_.errors),
+        "converged": plan_.converged,
+    }
+
+
+def _exit_code(plan_: Plan) -> int:
+    if plan_.errors:
+        return 1
+    return 2 if plan_.drift else 0
+
+
+def run(args: argparse.Namespace, out=sys.stdout) -> int:
+    with open(args.spec, encoding="utf-8") as handle:
+        spec = parse_spec(json.load(handle))
+    password = _read_password(args.password_file)
+    token = f"{args.user}:{password}" if password else ""
+    deadline = Deadline(args.timeout)
+    say = (lambda *_: None) if args.json else (lambda text: print(text, file=out, flush=True))
+
+    milvus = with_retry(f"connect to {args.uri}", lambda: Milvus(args.uri, token, deadline), deadline)
+    try:
+        with_retry(f"connect to {args.uri}", lambda: milvus.client(), deadline)
+        state = with_retry("read server state", milvus.observe, deadline)
+        first = plan(spec, state)
+        say(f"Milvus {'.'.join(map(str, state.version))} at {args.uri}")
+        for name in first.unmanaged:
+            say(f"  unmanaged (left alone): {name}")
+        for item in first.drift:
+            say(f"  drift: {item.describe()}")
+        if first.errors:
+            # Refuse the whole run: a half-applied impossible spec is worse than none.
+            for problem in first.errors:
+                say(f"error: {problem}")
+            if args.json:
+                print(json.dumps(_report(first)), file=out)
+            else:
+                print(f"error: {first.errors[0]}", file=sys.stderr)
+            return 1
+        if args.dry_run or not first.actions:
+            for action in first.actions:
+                say(f"  would: {action.describe()}")
+            if first.converged:
+                say("converged: nothing to do")
+            elif first.actions:
+                say(f"dry run: {len(first.actions)} action(s), nothing changed")
+            else:
+                say(f"not converged: {len(first.drift)} drift item(s) the reconciler may not fix")
+            if args.json:
+                print(json.dumps(_report(first)), file=out)
+            return 0 if args.dry_run and not first.drift else _exit_code(first)
+        for action in first.actions:
+            say(f"  apply: {action.describe()}")
+            with_retry(action.describe(), lambda a=action: milvus.apply(a), deadline)
+        final = plan(spec, with_retry("read server state", milvus.observe, deadline))
+        say(
+            f"converged after {len(first.actions)} action(s)"
+            if final.converged
+            else f"not converged: {len(final.actions)} action(s) and {len(final.drift)} drift item(s) remain"
+        )
+        if args.json:
+            report = _report(final)
+            report["actions"] = [a.describe() for a in first.actions]
+            print(json.dumps(report), file=out)
+        if final.actions and not final.errors and not final.drift:
+            raise ReconcileError(f"still {len(final.actions)} action(s) to do after applying: {final.actions[0].describe()}")
+        return _exit_code(final)
+    finally:
+        milvus.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--uri", required=True, help="Milvus proxy, e.g. http://milvus:19530")
+    parser.add_argument("--user", default="root")
+    parser.add_argument("--password-file", help="file holding the password (else env MILVUS_PASSWORD)")
+    parser.add_argument("--spec", required=True, help="topology spec JSON file")
+    parser.add_argument("--dry-run", action="store_true", help="print the planned actions, change nothing")
+    parser.add_argument("--json", action="store_true", help="print {actions, drift, unmanaged, converged}")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds for the whole run, retries and loads included"
+    )
+    args = parser.parse_args(argv)
+    import pymilvus  # noqa: F401  (imported first: its logging setup must not undo ours)
+
+    # pymilvus logs every failed RPC with a traceback; the reconciler reports errors itself, in one line.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    try:
+        return run(args)
+    except SpecError as error:
+        print(f"error: invalid spec {args.spec}: {error}", file=sys.stderr)
+    except ReconcileError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
