@@ -1,0 +1,332 @@
+"""The reconciler's pure planner: spec + observed server state -> actions, drift, unmanaged, errors."""
+
+from collections.abc import Mapping
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from topology.reconcile import (
+    DEFAULT_RG,
+    CollectionState,
+    CreateCollection,
+    CreateDatabase,
+    CreateIndex,
+    CreateResourceGroup,
+    Deadline,
+    GroupState,
+    LoadCollection,
+    ReconcileError,
+    ReloadCollection,
+    ServerState,
+    SpecError,
+    TransferNodes,
+    TransferReplica,
+    UpdateResourceGroup,
+    parse_spec,
+    parse_version,
+    plan,
+    with_retry,
+)
+
+V23 = (2, 3, 5)
+V26 = (2, 6, 15)
+
+BASE = {
+    "resourceGroups": [{"name": "rg-a", "nodes": 2}],
+    "databases": ["default", "search"],
+    "collections": [
+        {
+            "database": "search",
+            "name": "docs",
+            "dim": 768,
+            "metric": "COSINE",
+            "index": {"type": "HNSW", "params": {"M": 16, "efConstruction": 200}},
+            "shards": 2,
+            "replicas": 1,
+            "resourceGroups": ["rg-a"],
+        }
+    ],
+}
+
+
+def spec_with(**collection_changes):
+    data = {**BASE, "collections": [{**BASE["collections"][0], **collection_changes}]}
+    return parse_spec(data)
+
+
+def server(version=V23, groups: Mapping[str, int] | None = None, declared=None, databases=("default",), collections=()):
+    groups = {DEFAULT_RG: 1} if groups is None else groups
+    return ServerState(
+        version=version,
+        groups={n: GroupState(n, k, (declared or {}).get(n)) for n, k in groups.items()},
+        databases=tuple(databases),
+        collections={(c.database, c.name): c for c in collections},
+    )
+
+
+def docs_state(**changes) -> CollectionState:
+    values = dict(
+        database="search",
+        name="docs",
+        num_shards=2,
+        dim=768,
+        index_type="HNSW",
+        metric="COSINE",
+        index_params={"M": "16", "efConstruction": "200"},
+        load_state="Loaded",
+        replica_groups=("rg-a",),
+    )
+    values.update(changes)
+    return CollectionState(**values)
+
+
+def converged_server(version=V23):
+    return server(
+        version,
+        groups={DEFAULT_RG: 0, "rg-a": 2},
+        declared={"rg-a": 2} if version >= (2, 4, 1) else None,
+        databases=("default", "search"),
+        collections=[docs_state()],
+    )
+
+
+def test_empty_server_2_3_creates_everything_in_dependency_order():
+    result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 3}))
+    assert result.actions == (
+        CreateResourceGroup("rg-a", 2, declarative=False),
+        TransferNodes(DEFAULT_RG, "rg-a", 2),
+        CreateDatabase("search"),
+        CreateCollection(parse_spec(BASE).collections[0]),
+        CreateIndex(parse_spec(BASE).collections[0]),
+        LoadCollection("search", "docs", 1, ("rg-a",)),
+    )
+    assert not result.drift and not result.errors
+
+
+def test_empty_server_2_6_declares_node_counts_instead_of_moving_nodes():
+    result = plan(parse_spec(BASE), server(V26, groups={DEFAULT_RG: 0}))
+    assert result.actions[0] == CreateResourceGroup("rg-a", 2, declarative=True)
+    assert not any(isinstance(a, TransferNodes) for a in result.actions)
+    # The load is planned against the declared count, not the (still empty) group.
+    assert not result.errors
+
+
+@pytest.mark.parametrize("version", [V23, V26])
+def test_converged_server_plans_nothing(version):
+    result = plan(parse_spec(BASE), converged_server(version))
+    assert result.converged
+    assert result.actions == () and result.drift == () and result.unmanaged == ()
+
+
+def test_declared_node_count_change_on_2_6_is_an_update():
+    state = converged_server(V26)
+    result = plan(parse_spec({**BASE, "resourceGroups": [{"name": "rg-a", "nodes": 3}]}), state)
+    assert result.actions == (UpdateResourceGroup("rg-a", 3),)
+
+
+def test_node_shortfall_on_2_3_moves_what_it_can_and_reports_the_rest():
+    result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 1}, databases=("default", "search")))
+    assert TransferNodes(DEFAULT_RG, "rg-a", 1) in result.actions
+    [drift] = result.drift
+    assert drift.target == "resource group rg-a" and (drift.actual, drift.wanted) == (1, 2)
+
+
+def test_nodes_hosting_loaded_replicas_of_unmanaged_collections_are_not_moved():
+    other = docs_state(database="default", name="legacy", replica_groups=(DEFAULT_RG,))
+    state = server(groups={DEFAULT_RG: 1}, databases=("default", "search"), collections=[other])
+    result = plan(parse_spec(BASE), state)
+    assert not any(isinstance(a, TransferNodes) for a in result.actions)
+    assert result.drift[0].actual == 0
+    assert "collection default.legacy" in result.unmanaged
+
+
+def test_surplus_nodes_go_back_to_the_default_group_but_not_from_under_a_replica():
+    spec = parse_spec({**BASE, "resourceGroups": [{"name": "rg-a", "nodes": 0}], "collections": []})
+    state = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"))
+    assert plan(spec, state).actions == (TransferNodes("rg-a", DEFAULT_RG, 2),)
+    loaded = docs_state(replica_groups=("rg-a",))
+    state = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"), collections=[loaded])
+    assert plan(spec, state).actions == (TransferNodes("rg-a", DEFAULT_RG, 1),)
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"num_shards": 1}, "shard count"),
+        ({"dim": 512}, "vector dim"),
+        ({"metric": "L2"}, "metric"),
+        ({"index_type": "IVF_FLAT"}, "index"),
+        ({"index_params": {"M": "8", "efConstruction": "200"}}, "index"),
+    ],
+)
+def test_immutable_differences_are_drift_and_leave_the_collection_alone(change, what):
+    # Not loaded, so without the drift the planner would load it: drift must suppress that too.
+    state = server(
+        groups={DEFAULT_RG: 0, "rg-a": 2},
+        databases=("default", "search"),
+        collections=[docs_state(load_state="NotLoad", replica_groups=(), **change)],
+    )
+    result = plan(parse_spec(BASE), state)
+    assert [d.what for d in result.drift] == [what]
+    assert result.actions == ()
+
+
+def test_resumes_a_collection_created_before_a_kill():
+    state = server(
+        groups={DEFAULT_RG: 0, "rg-a": 2},
+        databases=("default", "search"),
+        collections=[docs_state(index_type=None, metric=None, index_params={}, load_state="NotLoad", replica_groups=())],
+    )
+    result = plan(parse_spec(BASE), state)
+    assert [type(a) for a in result.actions] == [CreateIndex, LoadCollection]
+
+
+def test_a_collection_still_loading_is_loaded_again_with_its_layout():
+    state = server(
+        groups={DEFAULT_RG: 0, "rg-a": 2},
+        databases=("default", "search"),
+        collections=[docs_state(load_state="Loading", replica_groups=())],
+    )
+    assert plan(parse_spec(BASE), state).actions == (LoadCollection("search", "docs", 1, ("rg-a",)),)
+
+
+def test_group_change_of_a_loaded_collection_transfers_replicas_without_release():
+    state = server(
+        groups={DEFAULT_RG: 1, "rg-a": 2},
+        databases=("default", "search"),
+        collections=[docs_state(replica_groups=(DEFAULT_RG,))],
+    )
+    result = plan(parse_spec(BASE), state)
+    assert result.actions == (TransferReplica("search", "docs", DEFAULT_RG, "rg-a", 1),)
+
+
+def test_replica_number_change_is_the_only_reload():
+    spec = parse_spec({**BASE, "collections": [{**BASE["collections"][0], "replicas": 2}]})
+    result = plan(spec, converged_server())
+    assert result.actions == (ReloadCollection("search", "docs", 2, ("rg-a",), ("rg-a",)),)
+
+
+def test_replicas_beyond_the_query_nodes_is_an_error_naming_the_collection_and_counts():
+    spec = spec_with(database="default", replicas=2, resourceGroups=[])
+    result = plan(spec, server(groups={DEFAULT_RG: 1}))
+    assert result.errors == (
+        f"collection default.docs: 2 replica(s) need 2 query node(s) in [{DEFAULT_RG}]; the server has 1 "
+        "(each replica needs its own query node; add nodes or lower replicas)",
+    )
+    assert not any(isinstance(a, (CreateCollection, LoadCollection)) for a in result.actions)
+
+
+def test_one_replica_per_named_group():
+    spec = parse_spec(
+        {
+            "resourceGroups": [{"name": "a", "nodes": 1}, {"name": "b", "nodes": 1}],
+            "collections": [{"name": "c", "dim": 4, "replicas": 2, "resourceGroups": ["a", "b"]}],
+        }
+    )
+    state = server(V26, groups={DEFAULT_RG: 2, "a": 1, "b": 1}, declared={"a": 1, "b": 1},
+                   collections=[docs_state(database="default", name="c", dim=4, num_shards=1, index_type="AUTOINDEX",
+                                           index_params={}, replica_groups=("a", DEFAULT_RG))])
+    result = plan(spec, state)
+    assert result.drift == ()
+    assert result.actions == (TransferReplica("default", "c", DEFAULT_RG, "b", 1),)
+
+
+def test_unmanaged_things_are_listed_and_never_acted_on():
+    state = server(
+        groups={DEFAULT_RG: 0, "rg-a": 2, "old-rg": 1},
+        databases=("default", "search", "archive"),
+        collections=[docs_state(), docs_state(database="archive", name="old", num_shards=7)],
+    )
+    result = plan(parse_spec(BASE), state)
+    assert result.unmanaged == ("resource group old-rg", "database archive", "collection archive.old")
+    assert result.converged
+
+
+def test_spec_errors_are_collected_with_their_paths():
+    bad = {
+        "resourceGroups": [{"name": DEFAULT_RG, "nodes": -1}],
+        "databases": ["default"],
+        "collections": [
+            {"database": "nope", "name": "x-y", "dim": 0, "metric": "HAMMING", "shards": 17, "replicas": 2,
+             "resourceGroups": ["a", "b", "c"]}
+        ],
+    }
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad)
+    paths = {p.split(":")[0] for p in caught.value.problems}
+    assert paths == {
+        "resourceGroups[0].name",
+        "resourceGroups[0].nodes",
+        "collections[0].database",
+        "collections[0].name",
+        "collections[0].dim",
+        "collections[0].metric",
+        "collections[0].shards",
+        "collections[0].resourceGroups",
+    }
+
+
+def test_parse_version():
+    assert parse_version("v2.3.5-lite") == (2, 3, 5)
+    assert parse_version("v2.6.15") == (2, 6, 15)
+
+
+def test_retry_backs_off_exponentially_on_unavailable_then_gives_up():
+    sleeps: list[float] = []
+    clock = {"t": 0.0}
+
+    def fake_sleep(seconds):
+        sleeps.append(seconds)
+        clock["t"] += seconds
+
+    def unavailable():
+        raise ConnectionError("Fail connecting to server on 127.0.0.1:1, server unavailable")
+
+    deadline = Deadline(10)
+    import topology.reconcile as rec
+
+    real_monotonic = rec.time.monotonic
+    start = real_monotonic()
+    rec.time.monotonic = lambda: start + clock["t"]
+    try:
+        deadline.end = start + 10
+        with pytest.raises(ReconcileError, match="not ready after 10s"):
+            with_retry("connect", unavailable, deadline, sleep=fake_sleep)
+    finally:
+        rec.time.monotonic = real_monotonic
+    assert sleeps == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_retry_does_not_retry_a_real_error():
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise ValueError("collection not found")
+
+    with pytest.raises(ReconcileError, match="describe: collection not found"):
+        with_retry("describe", refused, Deadline(10), sleep=lambda s: None)
+    assert calls == [1]
+
+
+@given(
+    nodes=st.integers(0, 4),
+    have=st.integers(0, 4),
+    loaded=st.lists(st.sampled_from([DEFAULT_RG, "rg-a"]), max_size=3),
+)
+def test_node_moves_never_leave_a_loaded_replica_without_a_node(nodes, have, loaded):
+    spec = parse_spec({"resourceGroups": [{"name": "rg-a", "nodes": nodes}]})
+    collections = [
+        docs_state(database="default", name=f"c{i}", replica_groups=(g,)) for i, g in enumerate(loaded)
+    ]
+    state = server(groups={DEFAULT_RG: 2, "rg-a": have}, collections=collections)
+    after = {DEFAULT_RG: 2, "rg-a": have}
+    for action in plan(spec, state).actions:
+        assert isinstance(action, TransferNodes)
+        after[action.source] -= action.count
+        after[action.target] += action.count
+    for group in after:
+        needed = max([0] + [1 for g in loaded if g == group])
+        assert after[group] >= min(needed, {DEFAULT_RG: 2, "rg-a": have}[group])
+    assert all(n >= 0 for n in after.values())
