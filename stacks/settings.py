@@ -151,23 +151,32 @@ ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 
 class Taint(Model):
     key: LabelKey
+    """Taint key, Kubernetes label-key syntax."""
     value: LabelValue = ""
     effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
+    """EKS spelling of the taint effect."""
 
 
 class NodePoolSettings(Model):
     instance_types: tuple[str, ...] = Field(min_length=1)
     """EC2 instance types, all of one CPU architecture; the first is the one sizing assumes."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """SPOT is cheaper but nodes can be reclaimed with two minutes' notice; keep stateful roles on ON_DEMAND."""
     nvme: bool = False
     """Put kubelet, containerd and every emptyDir on the instance-store NVMe (RAID0); needs NVMe instance types."""
     roles: tuple[Role, ...] = Field(min_length=1)
+    """What the pool hosts: system, monitoring, mixCoordinator, proxy, queryNode, dataNode, streamingNode, etcd,
+    messageQueue, minio. Each role lives in exactly one pool; pods are placed by the pool's label and taints."""
     min_size: int = Field(1, ge=0, le=1000)
+    """Fewest nodes; for the pool hosting query nodes, raised to the planned query-node count."""
     max_size: int = Field(3, ge=1, le=1000)
+    """Most nodes; validation fails when the plan needs more."""
     desired_size: int | None = Field(None, ge=0, le=1000)
     """Initial node count (defaults to the planned count or `minSize`); later changes come from the autoscaler."""
     labels: dict[LabelKey, LabelValue] = {}
+    """Extra node labels (the pool, role and NVMe labels are added and cannot be overridden)."""
     taints: tuple[Taint, ...] = ()
+    """Node taints; the pods of the pool's roles get matching tolerations."""
     root_volume_gb: int = Field(50, ge=20, le=16384)
     """Encrypted gp3 root volume size."""
     metadata_hop_limit: int = Field(1, ge=1, le=64)

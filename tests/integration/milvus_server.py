@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
+import typing
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -53,7 +56,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def host_lock(path: Path = LOCK_PATH, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+def host_lock(path: Path = LOCK_PATH, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[typing.TextIO]:
     """Exclusive lock across processes; polls so a stuck holder fails us with a message instead of a hang."""
     with open(path, "a+") as handle:
         deadline = time.monotonic() + timeout_s
@@ -66,9 +69,38 @@ def host_lock(path: Path = LOCK_PATH, timeout_s: float = LOCK_TIMEOUT_S) -> Iter
                     raise MilvusStartError(f"another process held {path} for more than {timeout_s:.0f}s") from None
                 time.sleep(0.5)
         try:
-            yield
+            yield handle
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _reap_orphan(lock: typing.TextIO) -> None:
+    """Kill a Milvus left running by a holder that died without stopping it (pytest killed mid-session).
+
+    The lock file records the last server's pid and base dir; it is only trusted when that pid still runs
+    the binary unpacked in that dir, so an unrelated process that reused the pid is never touched.
+    """
+    lock.seek(0)
+    fields = lock.read().split()
+    if len(fields) != 2 or not fields[0].isdigit():
+        return
+    pid, base_dir = int(fields[0]), fields[1]
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        cmdline = ""
+    if cmdline == str(Path(base_dir) / "bin" / "milvus"):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    if Path(base_dir).name.startswith("milvus-eks-server-"):
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def _record(lock: typing.TextIO, text: str) -> None:
+    lock.seek(0)
+    lock.truncate()
+    lock.write(text)
+    lock.flush()
 
 
 def _log_tail(base_dir: Path, lines: int = 40) -> str:
@@ -126,7 +158,8 @@ def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoin
     """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards."""
     from milvus import MilvusServer
 
-    with host_lock():
+    with host_lock() as lock:
+        _reap_orphan(lock)
         base_dir = Path(tempfile.mkdtemp(prefix="milvus-eks-server-"))
         server = None
         try:
@@ -137,6 +170,7 @@ def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoin
             server.set_base_dir(str(base_dir))
             server.webservice_port = free_port()
             server.start()
+            _record(lock, f"{server.server_proc.pid} {base_dir}")
             # start() re-resolves webservice_port (scanning upwards if taken), so read it back afterwards.
             metrics_port = int(server.webservice_port)
             endpoint = MilvusEndpoint(
@@ -149,6 +183,11 @@ def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoin
             _wait_until_ready(server, endpoint, timeout_s)
             yield endpoint
         finally:
+            pid = server.server_proc.pid if server is not None and server.server_proc else None
             if server is not None:
                 server.stop()
             shutil.rmtree(base_dir, ignore_errors=True)
+            _record(lock, "")
+            if pid is not None:
+                # The binary also drops a server-id file outside its base dir.
+                Path(f"/tmp/milvus/server_id_{pid}").unlink(missing_ok=True)

@@ -1,0 +1,95 @@
+"""Generate docs/configuration.md — every stack-file key with its type, default and meaning — from the settings models.
+
+`python -m tools.config_reference` rewrites the file; a unit test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Iterator, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from stacks.settings import Settings
+
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+    """The nested model (if any) and how the key is written: `key`, `key[]` (list), `key.<name>` (map)."""
+    origin = get_origin(annotation)
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, ""
+    if origin is tuple and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0], "[]"
+    if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+        return args[1], ".<name>"
+    return None, ""
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin in (Union, UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(names) + (" (optional)" if type(None) in args else "")
+    if origin is tuple:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"map of {_type_name(args[0])} to {_type_name(args[1])}"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(annotation, getattr(
+        annotation, "__name__", str(annotation)))
+
+
+def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        nested, suffix = _model_of(field.annotation)
+        default = field.default
+        if default is PydanticUndefined:
+            shown = "required"
+        elif isinstance(default, BaseModel):
+            shown = ""
+        else:
+            shown = f"`{json.dumps(default)}`"
+        if nested is not None and suffix == "":
+            yield from _rows(nested, f"{key}.")
+        else:
+            yield key + suffix, _type_name(field.annotation) if nested is None else nested.__name__, shown, \
+                (field.description or "").replace("\n", " ")
+            if nested is not None:
+                yield from _rows(nested, f"{key}{suffix}.")
+
+
+def render() -> str:
+    lines = [
+        "# Stack configuration reference",
+        "",
+        "Every key under `milvus-eks:` in `Pulumi.<stack>.yaml`, generated from `stacks/settings.py` by",
+        "`python -m tools.config_reference`. `[]` marks a list of maps, `.<name>` a map keyed by a name you choose.",
+        "Besides these, `aws:region` is required.",
+        "",
+    ]
+    for field_name, field in Settings.model_fields.items():
+        if field_name == "region":
+            continue
+        key = field.alias or field_name
+        lines += [f"## `milvus-eks:{key}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        nested, suffix = _model_of(field.annotation)
+        for row in _rows(nested, f"{key}{suffix}." if suffix else f"{key}."):
+            lines.append("| `" + row[0] + "` | " + " | ".join(c.replace("|", "\\|") for c in row[1:]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render())
+    sys.stdout.write(f"wrote {OUTPUT}\n")
