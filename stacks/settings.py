@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from monitoring.thresholds import AlertThresholds
 from stacks import versions
 from stacks.quantity import parse_quantity
 
@@ -344,8 +345,11 @@ class MonitoringSettings(Model):
     storage_gi: int = Field(50, ge=1, le=16384)
     prometheus_replicas: int = Field(1, ge=1, le=5)
     grafana: GrafanaSettings = GrafanaSettings()
-    alerts: dict[str, float] = {}
-    """Alert thresholds by name (see the alert reference); unset ones take their defaults."""
+    runbook_url: str = "docs/runbook.md"
+    """Where alerts' `runbook_url` annotations point: the runbook as your team browses it (e.g. its URL in your Git
+    host); each alert appends its own anchor."""
+    alerts: AlertThresholds = AlertThresholds()
+    """Alert thresholds; unset ones take their defaults (see `docs/runbook.md`)."""
 
 
 # ---------------------------------------------------------------------------------------------- all

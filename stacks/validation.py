@@ -105,7 +105,7 @@ def _from_pydantic(err: ValidationError, section: str) -> Iterator[Problem]:
         path = key_path(loc)
         kind = e["type"]
         bad = e.get("input")
-        if kind == "extra_forbidden":
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
             allowed = _allowed_keys(Settings, loc[:-1])
             yield Problem(path, _unknown_key_message(str(loc[-1]), allowed))
         elif kind == "missing":
@@ -126,23 +126,29 @@ def _from_pydantic(err: ValidationError, section: str) -> Iterator[Problem]:
             yield Problem(path, f"{e['msg']}, got {json.dumps(bad, default=str)}")
 
 
+def fields_of(annotation: Any) -> dict[str, Any] | None:
+    """The fields of a settings model or pydantic dataclass, else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation.model_fields
+    return getattr(annotation, "__pydantic_fields__", None) if isinstance(annotation, type) else None
+
+
 def _allowed_keys(model: type[BaseModel], loc: Iterable[Any]) -> list[str]:
     """Walk the settings models along `loc` to list the keys valid at that place."""
     annotation: Any = model
     for part in loc:
         annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            fields = {f.alias or n: f for n, f in annotation.model_fields.items()}
-            field = fields.get(part) or annotation.model_fields.get(part)
+        fields = fields_of(annotation)
+        if fields is not None:
+            by_alias = {f.alias or n: f for n, f in fields.items()}
+            field = by_alias.get(part) or fields.get(part)
             if field is None:
                 return []
             annotation = field.annotation
         elif get_origin(annotation) in (dict, tuple, list):
             annotation = get_args(annotation)[-1 if get_origin(annotation) is dict else 0]
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [f.alias or n for n, f in annotation.model_fields.items()]
-    return []
+    fields = fields_of(_unwrap(annotation))
+    return [f.alias or n for n, f in fields.items()] if fields is not None else []
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -11,23 +11,23 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Iterator, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from stacks.settings import Settings
+from stacks.validation import fields_of
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
-def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+def _model_of(annotation: Any) -> tuple[Any, str]:
     """The nested model (if any) and how the key is written: `key`, `key[]` (list), `key.<name>` (map)."""
     origin = get_origin(annotation)
     args = [a for a in get_args(annotation) if a is not type(None)]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if fields_of(annotation) is not None:
         return annotation, ""
-    if origin is tuple and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+    if origin is tuple and args and fields_of(args[0]) is not None:
         return args[0], "[]"
-    if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+    if origin is dict and len(args) == 2 and fields_of(args[1]) is not None:
         return args[1], ".<name>"
     return None, ""
 
@@ -49,14 +49,14 @@ def _type_name(annotation: Any) -> str:
         annotation, "__name__", str(annotation)))
 
 
-def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
-    for name, field in model.model_fields.items():
+def _rows(model: Any, prefix: str) -> Iterator[tuple[str, str, str, str]]:
+    for name, field in fields_of(model).items():
         key = f"{prefix}{field.alias or name}"
         nested, suffix = _model_of(field.annotation)
         default = field.default
         if default is PydanticUndefined:
             shown = "required"
-        elif isinstance(default, BaseModel):
+        elif fields_of(type(default)) is not None:
             shown = ""
         else:
             shown = f"`{json.dumps(default)}`"
