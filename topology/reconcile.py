@@ -625,7 +625,9 @@ class Milvus:
         if self._orm_alias:
             from pymilvus import connections
 
-            connections.disconnect(self._orm_alias)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                connections.disconnect(self._orm_alias)
 
     def t(self) -> float:
         return self.deadline.remaining()
@@ -685,7 +687,7 @@ class Milvus:
         from pymilvus import connections, utility
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # PyMilvusDeprecationWarning subclasses it
             if self._orm_alias is None:
                 self._orm_alias = f"reconcile-{os.getpid()}"
                 connections.connect(self._orm_alias, uri=self.uri, token=self._token, timeout=self.t())

@@ -153,7 +153,7 @@ def free_default_node(milvus_server: MilvusEndpoint) -> Iterator[list[tuple[str,
                     if c.get_load_state(name)["state"].name == "Loaded" and group in replica_groups(c, name):
                         c.release_collection(name)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)  # PyMilvusDeprecationWarning
                 connections.connect("t_cleanup", uri=milvus_server.uri, token=milvus_server.token)
                 utility.transfer_node(group, DEFAULT_RG, info.num_available_node, using="t_cleanup")
                 connections.disconnect("t_cleanup")
@@ -167,8 +167,9 @@ def test_moves_a_node_into_its_group_and_loads_there(cli: Cli, milvus_server: Mi
         "databases": ["default"],
         "collections": [collection("default", "t_in_group", shards=2, resourceGroups=["t_rg"])],
     }
-    code, report = cli.run_json(spec)
-    assert code == 0, report
+    done = cli.run(spec, "--json")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    report = json.loads(done.stdout)
     assert "move 1 query node(s) from __default_resource_group to t_rg" in report["actions"]
     admin = client(milvus_server)
     assert admin.describe_resource_group("t_rg").num_available_node == 1
@@ -200,8 +201,9 @@ def test_killed_at_any_point_then_rerun_converges(cli: Cli, milvus_server: Milvu
     }
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("MILVUS_PASSWORD", None)
-    # Kill after the 1st, 3rd, 6th ... action has started, so runs die between and inside different steps.
-    for kill_at in (2, 4, 7, 11):
+    # 16 actions in all; each run is killed as its n-th action starts (so after n-1 completed), landing
+    # between and inside different steps: create database/collection, create index, load.
+    for kill_at in (2, 4, 3, 2):
         proc = subprocess.Popen(cli.command(spec), cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
         started = 0
         assert proc.stdout is not None
@@ -211,8 +213,10 @@ def test_killed_at_any_point_then_rerun_converges(cli: Cli, milvus_server: Milvu
                 proc.send_signal(signal.SIGKILL)
                 break
         proc.wait(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, f"run meant to die at action {kill_at} finished instead"
     final = cli.run(spec)
     assert final.returncode == 0, final.stdout + final.stderr
+    assert "apply:" in final.stdout  # the kills left work for the re-run
     code, report = cli.run_json(spec)
     assert (code, report["actions"], report["converged"]) == (0, [], True)
     c = client(milvus_server, "t_kill_db")
