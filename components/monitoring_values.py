@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from components.naming import NVME_LABEL, POOL_LABEL, k8s_labels
+from components.naming import POOL_LABEL, k8s_labels
 from stacks.settings import Settings
 
 RELEASE = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
-# kube-state-metrics exports node labels only when allow-listed; the capacity dashboard and the NVMe alerts join on
-# these (kube-state-metrics docs, --metric-labels-allowlist).
-NODE_LABEL_ALLOWLIST = f"nodes=[eks.amazonaws.com/nodegroup,{POOL_LABEL},{NVME_LABEL}]"
 
 # Requests/limits of every pod the chart runs, so the namespace quota is exact rather than guessed.
 DEFAULT_RESOURCES: Mapping[str, dict[str, dict[str, str]]] = {
@@ -35,8 +32,13 @@ def _placement(settings: Settings, tolerations: list[dict[str, str]]) -> dict[st
     return {"nodeSelector": {POOL_LABEL: settings.pool_for("monitoring")}, "tolerations": tolerations}
 
 
-def render_kps_values(settings: Settings, tolerations: list[dict[str, str]]) -> dict[str, Any]:
-    """Values for kube-prometheus-stack: monitoring pool placement, storage, selectors that pick up our monitors."""
+def render_kps_values(settings: Settings, tolerations: list[dict[str, str]],
+                      ksm_label_allowlist: tuple[str, ...]) -> dict[str, Any]:
+    """Values for kube-prometheus-stack: monitoring pool placement, storage, selectors that pick up our monitors.
+
+    kube-state-metrics exports Kubernetes labels only when allow-listed; the rules and dashboards join on the ones in
+    `ksm_label_allowlist` (monitoring.dashboards.ksm_metric_labels_allowlist).
+    """
     m = settings.monitoring
     place = _placement(settings, tolerations)
     r = DEFAULT_RESOURCES
@@ -76,7 +78,7 @@ def render_kps_values(settings: Settings, tolerations: list[dict[str, str]]) -> 
                             "size": f"{m.grafana.storage_gi}Gi"},
         },
         "kube-state-metrics": {**place, "resources": r["kubeStateMetrics"],
-                               "metricLabelsAllowlist": [NODE_LABEL_ALLOWLIST]},
+                               "metricLabelsAllowlist": list(ksm_label_allowlist)},
         # The exporter must run on every node, NVMe pools included, whatever their taints (its default tolerates
         # NoSchedule only).
         "prometheus-node-exporter": {"resources": r["nodeExporter"], "tolerations": [{"operator": "Exists"}]},

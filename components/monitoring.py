@@ -1,0 +1,98 @@
+"""Monitoring: kube-prometheus-stack, monitors that select Milvus and etcd, the Milvus alert rules and dashboards."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.monitoring_values import (
+    DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, RELEASE, etcd_pod_monitor, milvus_service_monitor, render_kps_values)
+from components.naming import k8s_labels
+from monitoring.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
+from monitoring.rules import RuleContext, render_rules
+from monitoring.thresholds import AlertThresholds
+from stacks import versions
+from stacks.settings import Settings
+
+
+def prometheus_rule_manifest(namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": "milvus-alerts", "namespace": namespace,
+                         "labels": k8s_labels("monitoring", {"release": RELEASE})},
+            "spec": spec}
+
+
+def dashboard_configmap_manifest(namespace: str, name: str, dashboard: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"dashboard-{name}", "namespace": namespace,
+                         "labels": k8s_labels("monitoring", {DASHBOARD_LABEL[0]: DASHBOARD_LABEL[1]})},
+            "data": {f"{name}.json": json.dumps(dashboard, indent=2, sort_keys=True)}}
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    settings: Settings
+    tolerations: list[dict[str, str]]
+    """Tolerations of the pool hosting the `monitoring` role."""
+    rule_context: RuleContext
+    planned_memory_by_group: Mapping[str, int]
+    """Planned loading memory (bytes) per resource group, drawn against the actual use in the capacity dashboard."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    namespace: str
+    grafana_admin_secret: str
+    grafana_password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("milvus-eks:monitoring:Monitoring", name, None, opts)
+        m = args.settings.monitoring
+        child = pulumi.ResourceOptions(parent=self)
+
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": m.namespace, "labels": k8s_labels("monitoring")},
+                                   opts=child)
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
+        secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": m.namespace, "labels": k8s_labels("monitoring")},
+            type="Opaque", string_data={"admin-user": "admin", "admin-password": password.result},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
+
+        release = k8s.helm.v3.Release(
+            f"{name}-kps",
+            name=RELEASE,
+            chart="kube-prometheus-stack",
+            version=m.chart_version or versions.KUBE_PROMETHEUS_STACK_CHART,
+            repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK_REPO},
+            namespace=m.namespace,
+            values=render_kps_values(args.settings, args.tolerations, ksm_metric_labels_allowlist(args.rule_context)),
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret]),
+        )
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
+        for manifest in (milvus_service_monitor(args.settings), etcd_pod_monitor(args.settings),
+                         prometheus_rule_manifest(m.namespace, render_rules(_thresholds(args.settings),
+                                                                            args.rule_context))):
+            k8s.apiextensions.CustomResource(
+                f"{name}-{manifest['kind'].lower()}-{manifest['metadata']['name']}",
+                api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"],
+                spec=manifest["spec"], opts=after_crds)
+        for key, dashboard in (("milvus-overview", render_overview(args.rule_context)),
+                               ("milvus-capacity", render_capacity(args.rule_context, args.planned_memory_by_group))):
+            manifest = dashboard_configmap_manifest(m.namespace, key, dashboard)
+            k8s.core.v1.ConfigMap(f"{name}-{key}", metadata=manifest["metadata"], data=manifest["data"],
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
+
+        self.namespace = m.namespace
+        self.grafana_admin_secret = GRAFANA_ADMIN_SECRET
+        self.grafana_password = pulumi.Output.secret(password.result)
+        self.register_outputs({"namespace": self.namespace, "grafanaAdminSecret": self.grafana_admin_secret})
+
+
+def _thresholds(settings: Settings) -> AlertThresholds:
+    return settings.monitoring.alerts
