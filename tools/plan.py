@@ -1,0 +1,477 @@
+"""The offline plan: what a stack would create, what it costs, and every file it would render — no cloud.
+
+    python -m tools.plan [STACK|FILE] [--out DIR] [--json]
+
+Runs `__main__.py` under the project's recording mocks (`tools.offline.run_program`), then prints the resource
+tree per component, the node pools, the capacity plan (whatever the program exports under the plan output), quotas,
+the monthly cost estimate and warnings, and writes the artifacts a pull request can diff without secrets:
+
+    helm/<release>.yaml            values passed to each Helm release
+    manifests/<kind>.<name>.yaml   every Kubernetes object the program writes itself
+    alerts/<name>.yaml             PrometheusRule specs (promtool-ready `groups:` files)
+    dashboards/<key>.json          Grafana dashboards from ConfigMaps labelled grafana_dashboard
+    topology/<key>                 the topology spec ConfigMap data
+    plan.json                      plan output + node pools + quotas + resource counts + cost
+    resources.json                 type/name/parent and input hashes per resource (for tools.plan_diff)
+    topology.mmd                   Mermaid: pools → components → resource groups → collections
+
+Secret inputs and outputs are written as "[secret]"; so are the data of Kubernetes Secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+SECRET = "[secret]"
+COMPONENT_PREFIX = "milvus-eks:"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+DASHBOARD_LABEL = "grafana_dashboard"
+DEFAULT_GROUP = "__default_resource_group"
+"""Milvus' name for the resource group that collections without one load into."""
+# Kubernetes types that are Pulumi-side groupings, not objects the API server receives.
+_NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
+
+
+# ------------------------------------------------------------------------------------------------ graph views
+
+
+def plan_output_key() -> str:
+    from components import outputs
+
+    return getattr(outputs, "PLAN", "plan")
+
+
+def short_id(urn: str) -> str:
+    """The URN without stack and project (`parent$type::name`), identical across stacks and runs."""
+    return urn.split("::", 2)[2] if urn.count("::") >= 2 else urn
+
+
+def normalize(value: Any) -> Any:
+    """Numbers arrive from the engine as floats; write 3, not 3.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
+
+
+def redacted_inputs(resource: Any) -> dict[str, Any]:
+    inputs = {k: (SECRET if k in resource.secret_inputs else v) for k, v in normalize(resource.inputs).items()}
+    if inputs.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if isinstance(resource.inputs.get(key), Mapping):
+                inputs[key] = {k: SECRET for k in resource.inputs[key]}
+    return inputs
+
+
+def input_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resource_records(graph: Any) -> list[dict[str, Any]]:
+    by_urn = {r.urn: r for r in graph.resources}
+    records = []
+    for r in graph.resources:
+        inputs = redacted_inputs(r)
+        parent = by_urn.get(r.parent)
+        records.append({
+            "id": short_id(r.urn),
+            "type": r.type,
+            "name": r.name,
+            "parent": f"{parent.type}::{parent.name}" if parent else "",
+            "inputsHash": input_hash(inputs),
+            "inputs": {k: input_hash(v) for k, v in sorted(inputs.items())},
+        })
+    return sorted(records, key=lambda rec: rec["id"])
+
+
+def owning_component(graph: Any, resource: Any) -> Any | None:
+    for ancestor in graph.ancestors(resource):
+        if ancestor.type.startswith(COMPONENT_PREFIX):
+            return ancestor
+    return None
+
+
+@dataclass(frozen=True)
+class ComponentNode:
+    type: str
+    name: str
+    counts: tuple[tuple[str, int], ...]
+    children: tuple["ComponentNode", ...]
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.counts) + sum(c.total + 1 for c in self.children)
+
+
+def component_tree(graph: Any) -> ComponentNode:
+    """Components (`milvus-eks:*`) nested as registered, each with the counts of its own resources by type."""
+    counts: dict[str, dict[str, int]] = {}
+    nested: dict[str, list[Any]] = {}
+    for r in graph.resources:
+        owner = owning_component(graph, r)
+        key = owner.urn if owner else ""
+        if r.type.startswith(COMPONENT_PREFIX):
+            nested.setdefault(key, []).append(r)
+        else:
+            counts.setdefault(key, {}).setdefault(r.type, 0)
+            counts[key][r.type] += 1
+
+    def node(urn: str, type_: str, name: str) -> ComponentNode:
+        children = sorted(nested.get(urn, []), key=lambda c: (c.type, c.name))
+        return ComponentNode(type_, name, tuple(sorted(counts.get(urn, {}).items())),
+                             tuple(node(c.urn, c.type, c.name) for c in children))
+
+    return node("", "pulumi:pulumi:Stack", f"{graph.stack}")
+
+
+def render_tree(root: ComponentNode) -> list[str]:
+    lines = []
+
+    def emit(n: ComponentNode, depth: int) -> None:
+        pad = "  " * depth
+        lines.append(f"{pad}{n.name}  [{n.type}]  {n.total} resources")
+        for type_, count in n.counts:
+            lines.append(f"{pad}  {count:>3} × {type_}")
+        for child in n.children:
+            emit(child, depth + 1)
+
+    emit(root, 0)
+    return lines
+
+
+def node_pools(graph: Any) -> dict[str, dict[str, Any]]:
+    """Per pool, from the node groups as registered: types, capacity, sizes, roles and what one node offers."""
+    from components.naming import NVME_LABEL, POOL_LABEL, ROLE_LABEL_PREFIX
+    from stacks.catalog import load_catalog
+
+    catalog = load_catalog()
+    pools = {}
+    for ng in graph.of_type(NODE_GROUP):
+        labels = ng.inputs.get("labels") or {}
+        scaling = normalize(ng.inputs.get("scalingConfig") or {})
+        first = catalog.get(ng.inputs["instanceTypes"][0])
+        desired = scaling.get("desiredSize", scaling.get("minSize", 0))
+        per_node = ({"cpu": first.alloc_cpu, "memoryGiB": round(first.alloc_memory_mib / 1024, 1),
+                     "nvmeGB": first.local_nvme_gb, "maxPods": first.max_pods} if first else {})
+        pools[labels.get(POOL_LABEL, ng.name)] = {
+            "instanceTypes": list(ng.inputs["instanceTypes"]),
+            "capacityType": ng.inputs.get("capacityType", "ON_DEMAND"),
+            "nvme": labels.get(NVME_LABEL) == "true",
+            "minSize": scaling.get("minSize"), "desiredSize": desired, "maxSize": scaling.get("maxSize"),
+            "roles": sorted(k.removeprefix(ROLE_LABEL_PREFIX) for k in labels if k.startswith(ROLE_LABEL_PREFIX)),
+            "allocatablePerNode": per_node,
+            "allocatable": {k: round(v * desired, 1) for k, v in per_node.items() if k != "maxPods"},
+        }
+    return dict(sorted(pools.items()))
+
+
+def quotas(graph: Any) -> dict[str, dict[str, Any]]:
+    found = {}
+    for q in graph.of_type(RESOURCE_QUOTA):
+        meta = q.inputs.get("metadata") or {}
+        hard = normalize((q.inputs.get("spec") or {}).get("hard") or {})
+        found[f"{meta.get('namespace', 'default')}/{meta.get('name', q.name)}"] = hard
+    return dict(sorted(found.items()))
+
+
+# ------------------------------------------------------------------------------------------------ artifacts
+
+
+def _yaml(value: Any) -> str:
+    """Keys sorted below the top level: the engine does not keep map order, and a diff must not see noise."""
+    top = normalize(value)
+    if not isinstance(top, Mapping):
+        return yaml.safe_dump(top, default_flow_style=False, width=120)
+    return "".join(yaml.safe_dump({k: v}, sort_keys=True, default_flow_style=False, width=120)
+                   for k, v in top.items())
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _is_manifest(resource: Any) -> bool:
+    return (resource.type.startswith("kubernetes:") and not resource.type.startswith("pulumi:")
+            and not resource.type.startswith(_NOT_MANIFESTS) and resource.custom)
+
+
+def manifest(resource: Any) -> dict[str, Any]:
+    """The object as the program registers it, apiVersion/kind first (derived from the type token if absent)."""
+    inputs = redacted_inputs(resource)
+    _, group_version, kind = resource.type.split(":")
+    api_version = group_version.removeprefix("core/")
+    head = {"apiVersion": inputs.pop("apiVersion", api_version), "kind": inputs.pop("kind", kind)}
+    metadata = dict(inputs.pop("metadata", None) or {})
+    metadata.setdefault("name", resource.name)
+    return {**head, "metadata": metadata, **inputs}
+
+
+def artifacts(graph: Any, plan_document: Mapping[str, Any], mermaid: str) -> dict[str, str]:
+    """Every file the plan writes, by relative path (pure: the caller writes them)."""
+    files: dict[str, str] = {}
+    for release in graph.of_type(HELM_RELEASE):
+        inputs = redacted_inputs(release)
+        name = inputs.get("name") or release.name
+        header = (f"# Helm release {name}: chart {inputs.get('chart')} {inputs.get('version', '')}, "
+                  f"namespace {inputs.get('namespace', 'default')}\n")
+        values = inputs.get("values") or {}
+        files[f"helm/{_safe(name)}.yaml"] = header + _yaml(dict(sorted(values.items())) if isinstance(values, Mapping)
+                                                          else values)
+    for r in graph.resources:
+        if not _is_manifest(r):
+            continue
+        obj = manifest(r)
+        meta = obj["metadata"]
+        files[f"manifests/{obj['kind'].lower()}.{_safe(meta.get('namespace', '_'))}.{_safe(meta['name'])}.yaml"] = \
+            _yaml(obj)
+        if r.type == PROMETHEUS_RULE:
+            files[f"alerts/{_safe(meta['name'])}.yaml"] = _yaml(obj.get("spec") or {})
+        if r.type == CONFIG_MAP:
+            data = obj.get("data") or {}
+            if DASHBOARD_LABEL in (meta.get("labels") or {}) and isinstance(data, Mapping):
+                for key, text in data.items():
+                    files[f"dashboards/{_safe(key if key.endswith('.json') else key + '.json')}"] = \
+                        _pretty_json(text)
+            owner = owning_component(graph, r)
+            if owner is not None and "topology" in owner.type.lower() and isinstance(data, Mapping):
+                for key, text in data.items():
+                    files[f"topology/{_safe(key)}"] = text if isinstance(text, str) else _yaml(text)
+    files["plan.json"] = json.dumps(plan_document, indent=2, sort_keys=False, default=str) + "\n"
+    files["resources.json"] = json.dumps(resource_records(graph), indent=1) + "\n"
+    files["topology.mmd"] = mermaid
+    return files
+
+
+def _pretty_json(text: Any) -> str:
+    if text == SECRET:
+        return json.dumps(SECRET)
+    try:
+        return json.dumps(json.loads(text), indent=2) + "\n"
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def topology_mermaid(settings: Any) -> str:
+    """Pools host components; query nodes serve resource groups; collections load into groups."""
+    lines = ["flowchart LR"]
+
+    def node_id(*parts: str) -> str:
+        return "_".join(_safe(p).replace("-", "_").replace(".", "_") for p in parts)
+
+    groups = [g.name for g in settings.topology.resource_groups] or [DEFAULT_GROUP]
+    for pool_name, pool in settings.node_pools.items():
+        kind = f"{pool.instance_types[0]}{' NVMe' if pool.nvme else ''}"
+        lines.append(f'  subgraph {node_id("pool", pool_name)}["pool {pool_name} ({kind})"]')
+        for role in pool.roles:
+            lines.append(f'    {node_id("role", role)}["{role}"]')
+        lines.append("  end")
+    for group in groups:
+        lines.append(f'  {node_id("rg", group)}(["resource group {group}"])')
+        lines.append(f'  {node_id("role", "queryNode")} --> {node_id("rg", group)}')
+    for c in settings.topology.collections:
+        cid = node_id("col", c.database, c.name)
+        label = f"{c.database}.{c.name}<br/>{c.vectors:,} × {c.dim}d {c.index.type}<br/>{c.shards} shards, " \
+                f"{c.replicas} replicas"
+        lines.append(f'  {cid}[("{label}")]')
+        for group in c.resource_groups or (DEFAULT_GROUP,):
+            lines.append(f'  {node_id("rg", group)} --> {cid}')
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ printing
+
+
+def _human(key: str, value: Any) -> str:
+    lowered = key.lower()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and lowered.endswith("bytes"):
+        return f"{value / 2**30:,.1f} GiB"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def render_data(value: Any, depth: int = 1, key: str = "") -> list[str]:
+    """Any plan dict as an indented outline; list items are labelled by their `name` when they have one."""
+    pad = "  " * depth
+    lines: list[str] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(v, (Mapping, list)) and v:
+                lines.append(f"{pad}{k}:")
+                lines.extend(render_data(v, depth + 1, str(k)))
+            else:
+                lines.append(f"{pad}{k}: {_human(str(k), v)}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping):
+                label = item.get("name") or item.get("key") or f"[{i}]"
+                lines.append(f"{pad}- {label}")
+                lines.extend(render_data({k: v for k, v in item.items() if k != "name"}, depth + 1))
+            else:
+                lines.append(f"{pad}- {_human(key, item)}")
+    else:
+        lines.append(f"{pad}{_human(key, value)}")
+    return lines
+
+
+def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
+                  quota: Mapping[str, Any], cost: Mapping[str, Any]) -> str:
+    out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
+    out += ["  " + line for line in render_tree(tree)]
+    out += ["", "Node pools (allocatable per node from the instance-type catalog; sizing uses the first type)"]
+    for name, p in pools.items():
+        per = p["allocatablePerNode"]
+        out.append(f"  {name}: {p['desiredSize']} × {', '.join(p['instanceTypes'])} {p['capacityType']}"
+                   f"{' NVMe' if p['nvme'] else ''} (min {p['minSize']}, max {p['maxSize']}); per node "
+                   f"{per.get('cpu')} CPU, {per.get('memoryGiB')} GiB, {per.get('nvmeGB')} GB NVMe; "
+                   f"roles {', '.join(p['roles'])}")
+    out += ["", "Capacity plan"]
+    out += render_data(plan) if plan else ["  (the program exports no capacity plan yet: node pools above are from "
+                                           "the registered node groups)"]
+    if quota:
+        out += ["", "Namespace quotas (ResourceQuota hard limits)"]
+        out += render_data(quota)
+    out += ["", f"Monthly cost estimate (USD, {cost['pricedRegion']} list prices, {cost['hoursPerMonth']} h/month)"]
+    for item in cost["lineItems"]:
+        note = f"  ({item['note']})" if item["note"] else ""
+        out.append(f"  {item['monthly_usd']:>10,.2f}  {item['item']}{note}")
+    out.append(f"  {cost['total']:>10,.2f}  total")
+    out.append("  by category: " + ", ".join(f"{k} {v:,.2f}" for k, v in cost["byCategory"].items()))
+    out.append("  prices: " + "; ".join(f"{s['what']} ({s['date']})" for s in cost["sources"]))
+    if cost["warnings"]:
+        out += ["", "Warnings"] + [f"  - {w}" for w in cost["warnings"]]
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ command
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    stack: str
+    report: str
+    document: dict[str, Any]
+    files: dict[str, str]
+
+
+def _stack_settings(stack: str | Path) -> Any:
+    from stacks.errors import NAMESPACE
+    from stacks.validation import load_settings
+    from tools.offline import stack_file
+
+    config = yaml.safe_load(stack_file(stack).read_text())["config"]
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    return load_settings(raw, config.get("aws:region"))
+
+
+def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
+    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
+    from stacks.cost import estimate, inventory_from_resources
+    from stacks.pricing import load_price_table
+    from tools.offline import run_program
+
+    if graph is None:
+        progress("running the program under mocks")
+        graph = run_program(stack)
+    progress(f"registered {len(graph.resources)} resources; planning")
+    settings = _stack_settings(stack)
+    key = plan_output_key()
+    plan = graph.outputs.get(key)
+    if key in graph.secret_outputs:
+        plan = SECRET
+    plan = normalize(plan) if isinstance(plan, Mapping) else plan
+    inventory = inventory_from_resources(graph.resources, settings.region,
+                                         plan if isinstance(plan, Mapping) else None,
+                                         settings.topology.collections)
+    cost = estimate(inventory, load_price_table()).to_dict()
+    tree = component_tree(graph)
+    pools, quota = node_pools(graph), quotas(graph)
+    counts: dict[str, int] = {}
+    for r in graph.resources:
+        counts[r.type] = counts.get(r.type, 0) + 1
+    outputs = {k: (SECRET if k in graph.secret_outputs else normalize(v)) for k, v in sorted(graph.outputs.items())}
+    document = {
+        "stack": graph.stack,
+        "region": settings.region,
+        "plan": plan,
+        "nodePools": pools,
+        "quotas": quota,
+        "resourceCount": len(graph.resources),
+        "resourceCounts": dict(sorted(counts.items())),
+        "outputs": {k: v for k, v in outputs.items() if k != key},
+        "cost": cost,
+        "warnings": cost["warnings"],
+    }
+    files = artifacts(graph, document, topology_mermaid(settings))
+    report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost)
+    return PlanResult(graph.stack, report, document, files)
+
+
+def write(files: Mapping[str, str], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    # A stale file from an earlier run would show up as a phantom in the diff.
+    for old in sorted(out.rglob("*"), reverse=True):
+        if old.is_file() and old.relative_to(out).as_posix() not in files:
+            old.unlink()
+    for relative, text in files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", nargs="?", default="dev", help="stack name (dev, prod) or a Pulumi.<stack>.yaml file")
+    parser.add_argument("--out", type=Path, help="artifact folder (default out/plan-<stack>)")
+    parser.add_argument("--json", action="store_true", help="print plan.json instead of the text report")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    from stacks.errors import ConfigError
+    from tools.offline import stack_file, stack_name
+
+    path = stack_file(args.stack)
+    if not path.exists():
+        print(f"error: no stack file {path}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+    try:
+        result = build(args.stack, progress)
+    except ConfigError as err:
+        print(f"error: {path.name}: {err}", file=sys.stderr)
+        return 1
+    except yaml.YAMLError as err:
+        print(f"error: {path.name} is not valid YAML: {err}", file=sys.stderr)
+        return 1
+    out = args.out or Path("out") / f"plan-{stack_name(args.stack)}"
+    progress(f"writing {len(result.files)} files to {out}")
+    write(result.files, out)
+    print(json.dumps(result.document, indent=2, default=str) if args.json else result.report, end="")
+    progress("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
