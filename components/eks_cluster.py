@@ -62,6 +62,7 @@ class EksCluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
     provider: k8s.Provider
     cluster: aws.eks.Cluster
 
@@ -122,5 +123,7 @@ class EksCluster(pulumi.ComponentResource):
         self.endpoint = self.cluster.endpoint
         self.node_role_arn = node_role.arn
         self.node_role_dependencies = node_attachments
+        # IRSA trusts this issuer through an IAM OIDC provider.
+        self.oidc_issuer = self.cluster.identities[0].oidcs[0].issuer
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
                                "nodeRoleArn": self.node_role_arn})

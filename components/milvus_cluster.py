@@ -1,0 +1,165 @@
+"""MilvusCluster: namespace, S3 bucket with a least-privilege role bound to Milvus' service account, the Milvus chart
+in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Decisions live in milvus_values.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import milvus_values as mv
+from components.eks_cluster import assume_role_policy
+from components.naming import Namer
+from stacks.settings import Settings
+from stacks.versions import MILVUS_CHART_REPO
+
+# `pulumi up` waits for every Deployment/StatefulSet to be ready: fresh NVMe nodes, image pulls and etcd volumes take
+# minutes; a failed install or upgrade is rolled back (atomic) rather than left half-applied.
+HELM_TIMEOUT_SECONDS = 1800
+INCOMPLETE_UPLOAD_DAYS = 7
+
+
+@dataclass(frozen=True)
+class MilvusClusterArgs:
+    settings: Settings
+    cluster_name: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer URL (used only when the service account binding is IRSA)."""
+    query_node_replicas: int
+    """Query nodes per resource group (from the sizing planner)."""
+    streaming_node_replicas: int
+    """Streaming nodes per resource group (from the sizing planner)."""
+    resource_groups: tuple[str, ...]
+    """Replica resource groups: one query/streaming node Deployment each; empty for a single default group."""
+    namer: Namer
+
+
+class MilvusCluster(pulumi.ComponentResource):
+    endpoint: str
+    namespace: str
+    root_secret_name: str
+    root_password: pulumi.Output[str]
+    bucket_name: pulumi.Output[str] | None
+    role_arn: pulumi.Output[str] | None
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: MilvusClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("milvus-eks:milvus:MilvusCluster", name, None, opts)
+        s, m = args.settings, args.settings.milvus
+        child = pulumi.ResourceOptions(parent=self)
+        tags = args.namer.tags("milvus")
+        ns_manifest = mv.namespace_manifest(m.namespace)
+        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=ns_manifest["metadata"], opts=child)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        password = random.RandomPassword(f"{name}-root-password", length=32, special=False, opts=child)
+        secret_manifest = mv.root_secret_manifest(m.namespace, m.release_name, password.result)
+        secret = k8s.core.v1.Secret(f"{name}-root", metadata=secret_manifest["metadata"],
+                                    type=secret_manifest["type"], string_data=secret_manifest["stringData"],
+                                    opts=in_ns)
+
+        self.bucket_name = None
+        self.role_arn = None
+        storage_ready: list[pulumi.Resource] = []
+        irsa_role_arn: pulumi.Input[str] | None = None
+        if m.object_storage == "s3":
+            bucket, bucket_ready = self._bucket(name, s, args.namer, tags)
+            role, role_ready = self._role(name, args, bucket, tags)
+            self.bucket_name, self.role_arn = bucket.bucket, role.arn
+            storage_ready = [*bucket_ready, *role_ready]
+            if m.service_account_binding == "irsa":
+                irsa_role_arn = role.arn
+
+        values = pulumi.Output.all(self.bucket_name, irsa_role_arn).apply(
+            lambda resolved: mv.render_milvus_values(
+                s, query_node_replicas=args.query_node_replicas,
+                streaming_node_replicas=args.streaming_node_replicas, resource_groups=args.resource_groups,
+                bucket_name=resolved[0], irsa_role_arn=resolved[1]))
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=m.release_name,
+            chart=mv.CHART_NAME,
+            version=m.chart_version,
+            repository_opts={"repo": MILVUS_CHART_REPO},
+            namespace=m.namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=HELM_TIMEOUT_SECONDS,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready]),
+        )
+
+        pods = mv.pods_per_component(s, args.query_node_replicas, args.streaming_node_replicas,
+                                     args.resource_groups)
+        for manifest in mv.pdb_manifests(m.namespace, m.release_name, pods):
+            k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb-{manifest['metadata']['name']}",
+                                              metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
+        for manifest in mv.network_policy_manifests(s):
+            k8s.networking.v1.NetworkPolicy(f"{name}-netpol-{manifest['metadata']['name']}",
+                                            metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
+
+        self.namespace = m.namespace
+        self.endpoint = mv.endpoint(m.release_name, m.namespace)
+        self.root_secret_name = secret_manifest["metadata"]["name"]
+        self.root_password = pulumi.Output.secret(password.result)
+        self.register_outputs({"endpoint": self.endpoint, "bucketName": self.bucket_name, "roleArn": self.role_arn,
+                               "rootSecretName": self.root_secret_name})
+
+    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> tuple[aws.s3.Bucket, list]:
+        b = s.milvus.bucket
+        child = pulumi.ResourceOptions(parent=self)
+        # A prefix, not a fixed name: bucket names are global across all AWS accounts.
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.name("milvus", ""), force_destroy=b.force_destroy,
+                               tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=b.protect))
+        after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
+        ready: list[pulumi.Resource] = [
+            aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
+                                           block_public_policy=True, ignore_public_acls=True,
+                                           restrict_public_buckets=True, opts=child),
+            aws.s3.BucketOwnershipControls(f"{name}-bucket", bucket=bucket.id,
+                                           rule={"object_ownership": "BucketOwnerEnforced"}, opts=child),
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-bucket", bucket=bucket.id,
+                rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child),
+            aws.s3.BucketPolicy(f"{name}-bucket", bucket=bucket.id,
+                                policy=bucket.arn.apply(mv.tls_only_bucket_policy), opts=after_bucket),
+        ]
+        versioning = None
+        if b.versioning:
+            versioning = aws.s3.BucketVersioning(f"{name}-bucket", bucket=bucket.id,
+                                                 versioning_configuration={"status": "Enabled"}, opts=child)
+            ready.append(versioning)
+        rules = [{"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
+                  "abort_incomplete_multipart_upload": {"days_after_initiation": INCOMPLETE_UPLOAD_DAYS}}]
+        if b.versioning:
+            rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
+                          "noncurrent_version_expiration": {"noncurrent_days": b.noncurrent_version_days}})
+        ready.append(aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket", bucket=bucket.id, rules=rules,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else [])))
+        return bucket, ready
+
+    def _role(self, name: str, args: MilvusClusterArgs, bucket: aws.s3.Bucket, tags: dict) -> tuple[aws.iam.Role, list]:
+        m = args.settings.milvus
+        child = pulumi.ResourceOptions(parent=self)
+        service_account = mv.service_account_name(m.release_name)
+        ready: list[pulumi.Resource] = []
+        if m.service_account_binding == "irsa":
+            provider = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=args.oidc_issuer,
+                                                     client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child)
+            trust = pulumi.Output.all(provider.arn, args.oidc_issuer).apply(
+                lambda a: mv.irsa_trust_policy(a[0], a[1], m.namespace, service_account))
+        else:
+            trust = assume_role_policy("pods.eks.amazonaws.com", tag_session=True)
+        role = aws.iam.Role(f"{name}-s3", assume_role_policy=trust, tags=tags, opts=child)
+        ready.append(aws.iam.RolePolicy(f"{name}-s3", role=role.name, policy=bucket.arn.apply(mv.bucket_access_policy),
+                                        opts=child))
+        if m.service_account_binding == "podIdentity":
+            ready.append(aws.eks.PodIdentityAssociation(
+                f"{name}-s3", cluster_name=args.cluster_name, namespace=m.namespace, service_account=service_account,
+                role_arn=role.arn, tags=tags, opts=child))
+        return role, ready

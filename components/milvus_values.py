@@ -1,0 +1,509 @@
+"""Everything MilvusCluster decides, as pure data: the Helm values, the Kubernetes objects it writes itself, and the
+IAM/S3 policy documents. No Pulumi here: tests, golden files and the offline plan call these directly.
+
+Chart facts below cite zilliztech/milvus-helm @ 98324768 (chart 5.0.19): `V:` = charts/milvus/values.yaml,
+`T/` = charts/milvus/templates/ (see /tmp/ctx chart notes, re-read from the fetched snapshot).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Mapping
+
+import yaml
+
+from components.naming import POOL_LABEL, k8s_labels
+from components.node_pool import pool_tolerations
+from stacks.catalog import load_catalog
+from stacks.quantity import GIB, MIB, cpu, memory
+from stacks.settings import ResourceList, Resources, Settings
+from stacks.versions import MILVUS_IMAGE_REPOSITORY
+
+CHART_NAME = "milvus"
+GP3_STORAGE_CLASS = "gp3"  # created by ClusterAddons (components/cluster_addons.py)
+PROXY_PORT = 19530
+METRICS_PORT = 9091
+ROOT_USER = "root"
+ROOT_PASSWORD_KEY = "password"
+# Milvus reads environment variables as config keys after lower-casing and dropping '_' and '.'
+# (milvus-io/milvus pkg/util/paramtable/base_table.go `init` formatter; pkg/config/config.go `formatKey`), and the
+# environment source outranks the YAML files (pkg/config/source.go NormalPriority < file LowPriority). So this env
+# var sets `common.security.defaultRootPassword` without the password ever appearing in Helm values or a ConfigMap.
+ROOT_PASSWORD_ENV = "COMMON_SECURITY_DEFAULTROOTPASSWORD"
+
+# Milvus component → (values key, the chart's `component` pod label, settings attribute, placement role).
+# Pod labels: T/_helpers.tpl:195-198 (`milvus.matchLabels`) plus `component: "<x>"` in each T/*-deployment.yaml.
+COMPONENTS: dict[str, tuple[str, str]] = {
+    "mixCoordinator": ("mixcoord", "mix_coordinator"),
+    "proxy": ("proxy", "proxy"),
+    "queryNode": ("querynode", "query_node"),
+    "dataNode": ("datanode", "data_node"),
+    "streamingNode": ("streamingnode", "streaming_node"),
+}
+
+# Requests and limits a user gets when the stack file sets none (the query node is sized from its node instead).
+# Coordinators and proxies are light; data and streaming nodes flush, compact and (with embedded Woodpecker) buffer
+# the WAL on local disk, hence more memory and ephemeral storage.
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "mixCoordinator": {"requests": {"cpu": "500m", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+                       "limits": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "10Gi"}},
+    "proxy": {"requests": {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+              "limits": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "10Gi"}},
+    "dataNode": {"requests": {"cpu": "1", "memory": "4Gi", "ephemeral-storage": "5Gi"},
+                 "limits": {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "50Gi"}},
+    "streamingNode": {"requests": {"cpu": "1", "memory": "4Gi", "ephemeral-storage": "5Gi"},
+                      "limits": {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "50Gi"}},
+    # etcd keeps its whole backend (up to ETCD_QUOTA_BACKEND_BYTES) in page cache; leave room above the quota.
+    "etcd": {"requests": {"cpu": "500m", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+             "limits": {"cpu": "2", "memory": "6Gi", "ephemeral-storage": "5Gi"}},
+    "woodpecker": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+    "minio": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+}
+
+# What the node-level DaemonSets take from every node before a query node gets it: aws-node (vpc-cni + network
+# policy agent), kube-proxy, eks-pod-identity-agent, ebs-csi-node (3 containers) and prometheus-node-exporter.
+# Their requests are small (tens of millicores, 20–150 MiB each); these figures round their sum up with headroom
+# for their actual usage, which is what matters for a query node whose limit equals its request.
+DAEMONSET_OVERHEAD_MILLICPU = 500
+DAEMONSET_OVERHEAD_MEMORY_BYTES = 1536 * MIB
+
+# Local disk the query node may not claim: container images and pod logs share the kubelet root (on NVMe pools the
+# RAID0 array), and the kubelet evicts pods when imagefs.available < 15% (kubelet default hard eviction thresholds).
+IMAGE_AND_LOG_RESERVE_BYTES = 30 * GIB
+KUBELET_IMAGEFS_EVICTION_FRACTION = Decimal("0.15")
+
+# Node autoscalers cannot choose the zone of a multi-AZ managed node group, so a hard zone constraint can leave a
+# pod pending forever; spread as well as the nodes allow and rely on per-node anti-affinity for the hard rule.
+ZONE_SPREAD_WHEN_UNSATISFIABLE = "ScheduleAnyway"
+
+# Rolling updates that never take a component below its replica count (surge first, then retire).
+NEVER_BELOW_REPLICAS = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+# A query node fills its node (one per node, requests = the node), so a surge pod needs a spare node that the pool
+# may not have: with several query nodes retire one first instead (never zero); with one, surging is the only way.
+ONE_AT_A_TIME = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+
+
+def rollout_strategy(component: str, pods: int) -> dict:
+    if component == "queryNode" and pods > 1:
+        return ONE_AT_A_TIME
+    return NEVER_BELOW_REPLICAS
+
+
+# ---------------------------------------------------------------------------------------------- names
+
+
+def fullname(release: str) -> str:
+    """The chart's `milvus.fullname`: the release name if it contains "milvus", else `<release>-milvus`
+    (T/_helpers.tpl:14-25). Every Deployment, the proxy Service and the ConfigMap are named from it."""
+    name = release if CHART_NAME in release else f"{release}-{CHART_NAME}"
+    return name[:63].rstrip("-")
+
+
+def service_account_name(release: str) -> str:
+    return fullname(release)
+
+
+def root_secret_name(release: str) -> str:
+    return f"{fullname(release)}-root-credentials"
+
+
+def endpoint(release: str, namespace: str) -> str:
+    """The proxy Service (`<fullname>`, T/service.yaml) as seen from inside the cluster."""
+    return f"{fullname(release)}.{namespace}.svc.cluster.local:{PROXY_PORT}"
+
+
+def pod_labels(release: str, component: str) -> dict[str, str]:
+    """The labels every pod of a Milvus component carries (and its Deployment selects on)."""
+    return {"app.kubernetes.io/name": CHART_NAME, "app.kubernetes.io/instance": release, "component": component}
+
+
+# ---------------------------------------------------------------------------------------------- resources
+
+
+def _resource_list(values: ResourceList) -> dict[str, str]:
+    return {k: v for k, v in (("cpu", values.cpu), ("memory", values.memory),
+                              ("ephemeral-storage", values.ephemeral_storage)) if v is not None}
+
+
+def merge_resources(defaults: Mapping[str, Mapping[str, str]], configured: Resources) -> dict[str, dict[str, str]]:
+    """Defaults per field, overridden field by field by what the stack file sets."""
+    return {
+        "requests": {**defaults.get("requests", {}), **_resource_list(configured.requests)},
+        "limits": {**defaults.get("limits", {}), **_resource_list(configured.limits)},
+    }
+
+
+def query_node_disk_bytes(settings: Settings) -> int:
+    """The local disk a query node's emptyDir lives on: the NVMe array on NVMe pools, else the root volume."""
+    pool = settings.node_pools[settings.pool_for("queryNode")]
+    if pool.nvme:
+        return load_catalog()[pool.instance_types[0]].nvme_bytes
+    return pool.root_volume_gb * GIB
+
+
+def query_node_resources(settings: Settings) -> dict[str, dict[str, str]]:
+    """One query node per node: it gets the node's allocatable CPU and memory minus the DaemonSets, and its local
+    disk minus what images, logs and the eviction threshold need. Requests equal limits (Guaranteed QoS), so the
+    kubelet never evicts a query node for another pod, and `LOCAL_STORAGE_SIZE` (from the ephemeral-storage limit)
+    matches the disk the node really has. Values the stack file sets win.
+
+    The sizing planner (stacks/sizing.py) may import or replace this function."""
+    pool = settings.node_pools[settings.pool_for("queryNode")]
+    node = load_catalog()[pool.instance_types[0]]
+    millicpu = node.alloc_millicpu - DAEMONSET_OVERHEAD_MILLICPU
+    memory_bytes = node.alloc_memory_bytes - DAEMONSET_OVERHEAD_MEMORY_BYTES
+    disk = Decimal(query_node_disk_bytes(settings))
+    disk_bytes = int(disk * (1 - KUBELET_IMAGEFS_EVICTION_FRACTION)) - IMAGE_AND_LOG_RESERVE_BYTES
+    if millicpu <= 0 or memory_bytes <= 0 or disk_bytes < GIB:
+        raise ValueError(f"instance type {node.name} of pool {settings.pool_for('queryNode')!r} is too small for a "
+                         f"query node ({millicpu}m CPU, {memory_bytes} bytes memory, {disk_bytes} bytes disk left)")
+    sized = {
+        "cpu": cpu(Decimal(millicpu) / 1000),
+        "memory": memory(memory_bytes),
+        # Whole GiB, rounded down: the chart passes the limit to Milvus in GiB (divisor 1Gi, rounded up by the
+        # downward API), so a whole number keeps Milvus' disk budget inside the limit.
+        "ephemeral-storage": f"{disk_bytes // GIB}Gi",
+    }
+    return merge_resources({"requests": sized, "limits": sized}, settings.milvus.components.query_node.resources)
+
+
+# ---------------------------------------------------------------------------------------------- placement
+
+
+def placement(settings: Settings, role: str) -> dict[str, Any]:
+    """nodeSelector + tolerations of the pool hosting `role`."""
+    name = settings.pool_for(role)
+    return {"nodeSelector": {POOL_LABEL: name}, "tolerations": pool_tolerations(settings.node_pools[name])}
+
+
+def _spread(labels: Mapping[str, str], topology_key: str, match_label_keys: tuple[str, ...] = ()) -> dict:
+    constraint: dict[str, Any] = {"maxSkew": 1, "topologyKey": topology_key,
+                                  "whenUnsatisfiable": ZONE_SPREAD_WHEN_UNSATISFIABLE,
+                                  "labelSelector": {"matchLabels": dict(labels)}}
+    if match_label_keys:
+        constraint["matchLabelKeys"] = list(match_label_keys)
+    return constraint
+
+
+def spread_constraints(labels: Mapping[str, str], per_resource_group: bool = False) -> list[dict]:
+    # With replicaResourceGroups each group is its own Deployment sharing one constraint list; matchLabelKeys adds
+    # the pod's own group label to the selector, so every group is spread on its own (ignored when absent).
+    keys = ("milvus.io/resource-group",) if per_resource_group else ()
+    return [_spread(labels, "topology.kubernetes.io/zone", keys), _spread(labels, "kubernetes.io/hostname", keys)]
+
+
+def one_per_node(labels: Mapping[str, str]) -> dict:
+    """Required anti-affinity: no two query nodes (of any resource group) share a node and its NVMe (milvus #28713)."""
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": dict(labels)}}]}}
+
+
+# ---------------------------------------------------------------------------------------------- values
+
+
+def replicas(settings: Settings, component: str, query_node_replicas: int, streaming_node_replicas: int) -> int:
+    """Pods per Deployment (per resource group for query and streaming nodes)."""
+    if component == "queryNode":
+        return query_node_replicas
+    if component == "streamingNode":
+        return streaming_node_replicas
+    configured = getattr(settings.milvus.components, COMPONENTS[component][1])
+    if component == "mixCoordinator" and configured.active_standby:
+        return configured.replicas or 2
+    return configured.replicas or 1
+
+
+def pods_per_component(settings: Settings, query_node_replicas: int, streaming_node_replicas: int,
+                       resource_groups: tuple[str, ...]) -> dict[str, int]:
+    groups = max(1, len(resource_groups))
+    counts = {c: replicas(settings, c, query_node_replicas, streaming_node_replicas) for c in COMPONENTS}
+    counts["queryNode"] *= groups
+    counts["streamingNode"] *= groups
+    return counts
+
+
+def user_config(settings: Settings) -> dict[str, Any]:
+    """Milvus config overrides, mounted as user.yaml (the only override file pods mount,
+    T/querynode-deployment.yaml:157-165)."""
+    pool = settings.node_pools[settings.pool_for("queryNode")]
+    mmap = pool.nvme and settings.milvus.mmap
+    return {
+        "common": {"security": {"authorizationEnabled": settings.milvus.authorization}},
+        # mmap keys: milvus-io/milvus pkg/util/paramtable/component_param.go queryNode.mmap.vectorField/vectorIndex
+        # (default false). Only on NVMe: mmapped pages are read back from local disk under memory pressure.
+        "queryNode": {"mmap": {"vectorField": mmap, "vectorIndex": mmap}},
+    }
+
+
+def render_milvus_values(
+    settings: Settings,
+    *,
+    query_node_replicas: int,
+    streaming_node_replicas: int,
+    resource_groups: tuple[str, ...],
+    bucket_name: str | None,
+    irsa_role_arn: str | None = None,
+) -> dict[str, Any]:
+    """The Helm values for charts/milvus: cluster mode, every component on its pool, S3 through IAM (or MinIO)."""
+    m = settings.milvus
+    release = m.release_name
+    values: dict[str, Any] = {
+        "cluster": {"enabled": True},
+        "image": {"all": {"repository": MILVUS_IMAGE_REPOSITORY, "tag": m.image_tag}},
+        "serviceAccount": {
+            "create": True,
+            "name": service_account_name(release),
+            **({"annotations": {"eks.amazonaws.com/role-arn": irsa_role_arn}} if irsa_role_arn else {}),
+        },
+        # Consolidated 2.6 layout: one mixCoordinator, no separate coordinators, no index node (V:329-561).
+        **{key: {"enabled": False} for key in
+           ("rootCoordinator", "queryCoordinator", "dataCoordinator", "indexCoordinator", "indexNode")},
+        "extraConfigFiles": {"user.yaml": yaml.safe_dump(user_config(settings), sort_keys=True)},
+    }
+    if resource_groups:
+        values["replicaResourceGroups"] = list(resource_groups)  # chart >= 5.0.17, a list of names (V:11-15)
+
+    for component, (label, attr) in COMPONENTS.items():
+        labels = pod_labels(release, label)
+        block: dict[str, Any] = {
+            "replicas": replicas(settings, component, query_node_replicas, streaming_node_replicas),
+            **placement(settings, component),
+        }
+        if component != "streamingNode":  # streamingNode has no `enabled` key (V:572-585)
+            block["enabled"] = True
+        if component == "queryNode":
+            block["resources"] = query_node_resources(settings)
+            block["affinity"] = one_per_node(labels)
+            block["topologySpreadConstraints"] = [
+                _spread(labels, "topology.kubernetes.io/zone", ("milvus.io/resource-group",))]
+            # disk.enabled mounts an emptyDir at /var/lib/milvus/data; disk.size.enabled passes the
+            # ephemeral-storage limit as LOCAL_STORAGE_SIZE (T/querynode-deployment.yaml:107-113,174-177).
+            block["disk"] = {"enabled": True, "size": {"enabled": True}}
+        else:
+            block["resources"] = merge_resources(DEFAULT_RESOURCES[component],
+                                                 getattr(m.components, attr).resources)
+            block["topologySpreadConstraints"] = spread_constraints(
+                labels, per_resource_group=component == "streamingNode")
+        if component == "mixCoordinator":
+            block["activeStandby"] = {"enabled": m.components.mix_coordinator.active_standby}
+            # Without activeStandby the chart forces `Recreate` and ignores `strategy`
+            # (T/mixcoord-deployment.yaml:18-26): two coordinators must never run at once unless one is standby.
+            if m.components.mix_coordinator.active_standby:
+                block["strategy"] = NEVER_BELOW_REPLICAS
+            block["extraEnv"] = [{"name": ROOT_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
+                "name": root_secret_name(release), "key": ROOT_PASSWORD_KEY}}}]
+        else:
+            block["strategy"] = rollout_strategy(component, block["replicas"])
+        values[component] = block
+
+    values.update(_message_queue(settings))
+    values.update(_object_storage(settings, bucket_name))
+    values["etcd"] = _etcd(settings)
+    values["service"] = _service(settings)
+    # Plain JSON-shaped data with no shared sub-objects: safe to mutate, serializes without YAML anchors.
+    return json.loads(json.dumps(values))
+
+
+PULSAR_PARTS = ("zookeeper", "bookkeeper", "broker", "proxy", "autorecovery", "toolset")
+
+
+def _message_queue(settings: Settings) -> dict[str, Any]:
+    mq = placement(settings, "messageQueue")
+    if settings.milvus.message_queue == "pulsar":
+        # Pulsar v3 subchart (V:779); the chart writes no mq.type for it when woodpecker is off (T/config.tpl:122-137).
+        return {
+            "streaming": {"enabled": True},
+            "woodpecker": {"enabled": False},
+            "pulsar": {"enabled": False},
+            "kafka": {"enabled": False},
+            "pulsarv3": {"enabled": True, **{part: dict(mq) for part in PULSAR_PARTS}},
+        }
+    return {
+        # Woodpecker embedded in the streaming nodes, its log on the object store (V:79-84). `woodpecker.enabled`
+        # is what makes the chart write `mq.type: woodpecker` (T/config.tpl:114-119); embedded mode runs no
+        # separate StatefulSet (T/_helpers.tpl:369-375), and the external one would need static S3 keys.
+        "streaming": {"enabled": True, "woodpecker": {"embedded": True, "storage": {"type": "minio"}}},
+        "woodpecker": {"enabled": True, **mq},
+        "pulsarv3": {"enabled": False},
+        "pulsar": {"enabled": False},
+        "kafka": {"enabled": False},
+    }
+
+
+def _object_storage(settings: Settings, bucket_name: str | None) -> dict[str, Any]:
+    if settings.milvus.object_storage == "minio":
+        return {
+            "externalS3": {"enabled": False},
+            "minio": {"enabled": True, **placement(settings, "minio"),
+                      "resources": merge_resources(DEFAULT_RESOURCES["minio"], Resources()),
+                      "persistence": {"enabled": True, "storageClass": GP3_STORAGE_CLASS}},
+        }
+    if not bucket_name:
+        raise ValueError("object storage is s3 but no bucket name was given")
+    region = settings.region
+    return {
+        "minio": {"enabled": False},
+        # Rendered into Milvus' `minio:` config (T/config.tpl:46-59). No accessKey/secretKey: the pods' service
+        # account carries the role (milvus #18523: regional host without scheme, useIAM, port 443).
+        "externalS3": {
+            "enabled": True,
+            "host": f"s3.{region}.amazonaws.com",
+            "port": "443",
+            "useSSL": True,
+            "useIAM": True,
+            "cloudProvider": "aws",
+            "region": region,
+            "bucketName": bucket_name,
+            "rootPath": settings.milvus.release_name,
+            "useVirtualHost": False,
+        },
+    }
+
+
+def _etcd(settings: Settings) -> dict[str, Any]:
+    etcd = settings.milvus.etcd
+    labels = {"app.kubernetes.io/name": "etcd", "app.kubernetes.io/instance": settings.milvus.release_name}
+    return {
+        "enabled": True,
+        "replicaCount": etcd.replicas,
+        # The subchart reads `accessModes` (etcd values.yaml:596-598); Milvus' `accessMode` is dead.
+        "persistence": {"enabled": True, "storageClass": GP3_STORAGE_CLASS, "size": f"{etcd.storage_gi}Gi",
+                        "accessModes": ["ReadWriteOnce"]},
+        "autoCompactionMode": "revision",
+        "autoCompactionRetention": "1000",
+        # Helm replaces lists whole: repeat Milvus' other two entries (V:763-769) next to the quota.
+        "extraEnvVars": [
+            {"name": "ETCD_QUOTA_BACKEND_BYTES", "value": str(etcd.quota_backend_gi * GIB)},
+            {"name": "ETCD_HEARTBEAT_INTERVAL", "value": "500"},
+            {"name": "ETCD_ELECTION_TIMEOUT", "value": "2500"},
+        ],
+        "resources": merge_resources(DEFAULT_RESOURCES["etcd"], etcd.resources),
+        **placement(settings, "etcd"),
+        "topologySpreadConstraints": [_spread(labels, "topology.kubernetes.io/zone")],
+        # The parent chart turns the subchart's PDB off (V:720-721); a quorum of 3 survives one voluntary eviction.
+        "pdb": {"create": True, "minAvailable": etcd.replicas // 2 + 1} if etcd.replicas > 1 else {"create": False},
+    }
+
+
+def _service(settings: Settings) -> dict[str, Any]:
+    service = settings.milvus.service
+    if service.type == "ClusterIP":
+        return {"type": "ClusterIP"}
+    return {
+        "type": "LoadBalancer",
+        # Handled by the EKS cloud controller (no AWS Load Balancer Controller is installed): an internal NLB.
+        # `aws-load-balancer-scheme` makes it internal too if the AWS Load Balancer Controller takes over.
+        "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+            "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+        },
+        # The chart defaults this to 0.0.0.0/0 (V:136, T/service.yaml:32-35).
+        "loadBalancerSourceRanges": list(service.allowed_cidrs),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- manifests
+
+
+def namespace_manifest(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {
+                **k8s_labels("milvus"),
+                # Nothing Milvus, etcd or MinIO runs needs host access or privileges.
+                "pod-security.kubernetes.io/enforce": "baseline",
+            }}}
+
+
+def root_secret_manifest(namespace: str, release: str, password: Any) -> dict:
+    """The root credentials; `password` is whatever the caller holds (a secret Output in the program)."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": root_secret_name(release), "namespace": namespace,
+                         "labels": k8s_labels("milvus-auth")},
+            "stringData": {"username": ROOT_USER, ROOT_PASSWORD_KEY: password}}
+
+
+def pdb_manifests(namespace: str, release: str, pods: Mapping[str, int]) -> list[dict]:
+    """A PodDisruptionBudget per Milvus component that runs more than one pod: the chart renders none.
+    One budget per component across resource groups, so a drain never takes two query nodes at once."""
+    manifests = []
+    for component, count in pods.items():
+        if count <= 1:
+            continue
+        label = COMPONENTS[component][0]
+        manifests.append({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": f"{fullname(release)}-{label}", "namespace": namespace,
+                         "labels": k8s_labels("milvus-availability")},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": pod_labels(release, label)}},
+        })
+    return manifests
+
+
+def network_policy_manifests(settings: Settings) -> list[dict]:
+    """Default-deny ingress, then: anything from the namespace itself, the proxy port from the allowed namespaces and
+    CIDRs, the metrics port from monitoring."""
+    m = settings.milvus
+    ns, release = m.namespace, m.release_name
+    instance = {"app.kubernetes.io/instance": release}
+
+    def policy(name: str, spec: dict) -> dict:
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": f"{fullname(release)}-{name}", "namespace": ns,
+                             "labels": k8s_labels("milvus-network")},
+                "spec": {"policyTypes": ["Ingress"], **spec}}
+
+    def from_namespace(name: str) -> dict:
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+    client_namespaces = sorted({ns, *m.service.allowed_namespaces})
+    proxy_sources = [from_namespace(n) for n in client_namespaces] + [
+        {"ipBlock": {"cidr": c}} for c in m.service.allowed_cidrs]
+    policies = [
+        policy("default-deny-ingress", {"podSelector": {}}),
+        policy("allow-same-namespace", {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]}),
+        policy("allow-proxy-clients", {
+            "podSelector": {"matchLabels": pod_labels(release, "proxy")},
+            "ingress": [{"from": proxy_sources, "ports": [{"protocol": "TCP", "port": PROXY_PORT}]}]}),
+    ]
+    if settings.monitoring.enabled:
+        policies.append(policy("allow-metrics", {
+            "podSelector": {"matchLabels": instance},
+            "ingress": [{"from": [from_namespace(settings.monitoring.namespace)],
+                         "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]}))
+    return policies
+
+
+# ---------------------------------------------------------------------------------------------- IAM / S3
+
+
+def bucket_access_policy(bucket_arn: str) -> str:
+    """Least privilege for Milvus on its own bucket: list/locate the bucket, read/write/delete its objects."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Bucket", "Effect": "Allow",
+         "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+         "Resource": bucket_arn},
+        {"Sid": "Objects", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts"],
+         "Resource": f"{bucket_arn}/*"},
+    ]})
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [bucket_arn, f"{bucket_arn}/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]})
+
+
+def irsa_trust_policy(provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
+    """Web-identity trust limited to one service account (IRSA)."""
+    issuer = issuer_url.removeprefix("https://")
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                                       f"{issuer}:aud": "sts.amazonaws.com"}},
+    }]})

@@ -1,0 +1,91 @@
+"""Every Kubernetes object the program writes itself passes the real OpenAPI schemas (kubernetes-validate, strict)
+of the cluster's Kubernetes version. Objects rendered by Helm charts are the charts' business and are not here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes_validate import utils as kv_utils
+from packaging.version import Version
+
+from components import milvus_values as mv
+from stacks.settings import Settings
+from tests.unit.test_milvus_values import settings_for
+from tools.offline import Graph
+
+SKIPPED = {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"}
+
+
+def schema_version(kubernetes_version: str) -> str:
+    """The packaged schema set to validate against: the cluster's minor if kubernetes-validate ships it, else the
+    nearest newer one (a newer API server still serves every stable field an older one did, so an object valid
+    for the newer schema and using only GA APIs is what the older cluster accepts too). Fails if only older
+    schemas exist: validating against an older API could pass fields the cluster rejects."""
+    wanted = Version(kubernetes_version)
+    candidates = sorted({Version(v) for v in kv_utils.all_versions()})
+    for candidate in candidates:
+        if (candidate.major, candidate.minor) >= (wanted.major, wanted.minor):
+            return str(candidate)
+    raise LookupError(f"kubernetes-validate has no schemas for Kubernetes >= {kubernetes_version} "
+                      f"(newest {candidates[-1]}); upgrade kubernetes-validate")
+
+
+def _ints(value: Any) -> Any:
+    """The recording mock passes inputs through protobuf Struct, where every number is a float; the program sent
+    integers (ports, maxUnavailable), so restore them before validating."""
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _validate(manifest: dict, kubernetes_version: str) -> None:
+    kubernetes_validate.validate(manifest, schema_version(kubernetes_version), strict=True)
+
+
+def _cluster_version(settings: Settings) -> str:
+    return settings.cluster.kubernetes_version
+
+
+def test_schema_version_is_the_clusters_or_the_nearest_newer():
+    assert Version(schema_version("1.33")) == Version("1.33.0")
+    newest = kv_utils.latest_version()
+    assert schema_version(newest) == newest
+    assert Version(schema_version("1.24")) >= Version("1.24")
+    with pytest.raises(LookupError):
+        schema_version("9.99")
+
+
+def test_every_kubernetes_object_in_the_graph_is_valid(graph: Graph):
+    version = settings_for(graph.stack).cluster.kubernetes_version
+    objects = [r for r in graph.resources if r.custom and r.type.startswith("kubernetes:") and r.type not in SKIPPED]
+    assert any(r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" for r in objects)
+    for resource in objects:
+        _validate(_ints(resource.inputs), version)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_pure_manifests_are_valid_with_every_option(stack: str):
+    s = settings_for(stack, {"service": {"type": "ClusterIP", "allowedNamespaces": ["apps", "batch"],
+                                         "allowedCidrs": ["10.0.0.0/8", "192.168.0.0/16"]}})
+    version = _cluster_version(s)
+    pods = mv.pods_per_component(s, 3, 2, ("rg-a", "rg-b"))
+    manifests = [mv.namespace_manifest(s.milvus.namespace),
+                 mv.root_secret_manifest(s.milvus.namespace, s.milvus.release_name, "example-password"),
+                 *mv.pdb_manifests(s.milvus.namespace, s.milvus.release_name, pods),
+                 *mv.network_policy_manifests(s)]
+    assert len(manifests) == 2 + sum(1 for n in pods.values() if n > 1) + 4
+    for manifest in manifests:
+        _validate(manifest, version)
+
+
+def test_strict_validation_catches_a_misspelt_field():
+    pdb = mv.pdb_manifests("milvus", "milvus", {"proxy": 2})[0]
+    pdb["spec"]["maxUnavailabel"] = pdb["spec"].pop("maxUnavailable")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _validate(pdb, "1.33")
