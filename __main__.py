@@ -6,12 +6,16 @@ import pulumi_aws as aws
 from components import outputs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
+from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
+from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
 from components.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
+from stacks import sizing
 from stacks.config import load_from_pulumi
 
 settings = load_from_pulumi()
+plan = sizing.plan(settings)
 namer = Namer(pulumi.get_stack())
 
 aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
@@ -26,16 +30,31 @@ cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region
 pools = {
     name: NodePool(f"pool-{name}", NodePoolArgs(
         pool_name=name, settings=pool, cluster_name=cluster.name, node_role_arn=cluster.node_role_arn,
-        subnet_ids=network.private_subnet_ids, desired_size=pool.desired_size or pool.min_size,
-        min_size=pool.min_size, namer=namer), aws_opts)
+        subnet_ids=network.private_subnet_ids, desired_size=plan.pool(name).desired_size,
+        min_size=plan.pool(name).min_size, namer=namer), aws_opts)
     for name, pool in settings.node_pools.items()
 }
 addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
+milvus_shape = {"query_node_replicas": plan.query_node_replicas,
+                "streaming_node_replicas": plan.streaming_node_replicas, "resource_groups": plan.resource_groups}
+milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
+                                                   oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
+                       pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
+                                              depends_on=[addons]))
+topology = MilvusTopology("topology", MilvusTopologyArgs(settings, plan, milvus.endpoint, milvus.root_secret_name,
+                                                       milvus.release),
+                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
 
 pulumi.export(outputs.CLUSTER_NAME, cluster.name)
 pulumi.export(outputs.CLUSTER_ENDPOINT, cluster.endpoint)
 pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
 pulumi.export(outputs.NODE_POOLS, {name: pool.node_group_name for name, pool in pools.items()})
 pulumi.export(outputs.VPC_ID, network.vpc_id)
+pulumi.export(outputs.MILVUS_ENDPOINT, milvus.endpoint)
+pulumi.export(outputs.MILVUS_BUCKET, milvus.bucket_name)
+pulumi.export(outputs.MILVUS_ROLE_ARN, milvus.role_arn)
+pulumi.export(outputs.MILVUS_ROOT_SECRET, milvus.root_secret_name)
+pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
+pulumi.export(outputs.PLAN, plan.summary())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -15,6 +16,9 @@ ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 GP3_STORAGE_CLASS = "gp3"
+# The VPC CNI enforces NetworkPolicies only when its network-policy agent is switched on
+# (EKS user guide, "Limit pod traffic with Kubernetes network policies").
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
 
 def gp3_storage_class_manifest() -> dict:
@@ -61,6 +65,7 @@ class ClusterAddons(pulumi.ComponentResource):
             installed[addon] = aws.eks.Addon(
                 f"{name}-{addon}", cluster_name=args.cluster_name, addon_name=addon,
                 addon_version=version.version, resolve_conflicts_on_create="OVERWRITE",
+                configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
                 resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 

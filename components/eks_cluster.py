@@ -103,6 +103,7 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(s.log_types),
             encryption_config=encryption,
             deletion_protection=s.deletion_protection,
+            upgrade_policy={"support_type": s.support_type},
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection),
         )

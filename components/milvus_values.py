@@ -24,6 +24,7 @@ CHART_NAME = "milvus"
 GP3_STORAGE_CLASS = "gp3"  # created by ClusterAddons (components/cluster_addons.py)
 PROXY_PORT = 19530
 METRICS_PORT = 9091
+ETCD_CLIENT_PORT = 2379
 ROOT_USER = "root"
 ROOT_PASSWORD_KEY = "password"
 # Milvus reads environment variables as config keys after lower-casing and dropping '_' and '.'
@@ -472,6 +473,12 @@ def network_policy_manifests(settings: Settings) -> list[dict]:
             "podSelector": {"matchLabels": instance},
             "ingress": [{"from": [from_namespace(settings.monitoring.namespace)],
                          "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]}))
+        # etcd serves /metrics only on its client port (bitnami etcd chart, templates/podmonitor.yaml), so the
+        # monitoring namespace reaches that port on the etcd pods and nothing else.
+        policies.append(policy("allow-etcd-metrics", {
+            "podSelector": {"matchLabels": {**instance, "app.kubernetes.io/name": "etcd"}},
+            "ingress": [{"from": [from_namespace(settings.monitoring.namespace)],
+                         "ports": [{"protocol": "TCP", "port": ETCD_CLIENT_PORT}]}]}))
     return policies
 
 

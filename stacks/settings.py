@@ -137,6 +137,9 @@ class ClusterSettings(Model):
     """IAM roles/users granted cluster admin through EKS access entries."""
     deletion_protection: bool = False
     """Refuse `pulumi destroy` of the EKS cluster (and protect it in Pulumi state)."""
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
+    """EKS version support policy. EXTENDED keeps an old Kubernetes version running past standard support at six
+    times the control-plane price; API-created clusters default to it, so it is set explicitly."""
 
 
 # ---------------------------------------------------------------------------------------------- node pools

@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from stacks.catalog import load_catalog
 from stacks.errors import ConfigError, Problem
 from stacks.settings import ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Settings
+from stacks.sizing import sizing_problems
 
 
 def load_settings(raw: Mapping[str, Any], region: str | None) -> Settings:
@@ -169,7 +170,16 @@ def _unknown_key_message(key: str, allowed: Iterable[str]) -> str:
 
 
 def check(settings: Settings) -> list[Problem]:
-    return [*_check_network(settings), *_check_cluster(settings), *_check_pools(settings), *_check_milvus(settings)]
+    return [*_check_network(settings), *_check_cluster(settings), *_check_pools(settings), *_check_milvus(settings),
+            *_check_sizing(settings)]
+
+
+def _check_sizing(s: Settings) -> list[Problem]:
+    # The planner needs one query pool whose sizing type is known; without it the role/catalog checks speak.
+    query_pools = [pool for pool in s.node_pools.values() if "queryNode" in pool.roles]
+    if len(query_pools) != 1 or query_pools[0].instance_types[0] not in load_catalog():
+        return []
+    return sizing_problems(s)
 
 
 def _check_network(s: Settings) -> Iterator[Problem]:
@@ -266,3 +276,12 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
                       f"activeStandby needs at least 2 replicas, got {coord.replicas or 1}; set replicas: 2")
     if s.milvus.bucket.force_destroy and s.milvus.bucket.protect:
         yield Problem("milvus.bucket.forceDestroy", "contradicts protect: true; set one of them to false")
+    if not coord.active_standby and (coord.replicas or 1) > 1:
+        # Without active-standby the chart forces one Recreate coordinator (charts/milvus values.yaml mixCoordinator).
+        yield Problem("milvus.components.mixCoordinator.replicas",
+                      f"{coord.replicas} coordinators need activeStandby: true (only one may be active); "
+                      f"set activeStandby: true or replicas: 1")
+    if s.milvus.service.type == "internalNlb" and not s.milvus.service.allowed_cidrs:
+        # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
+        yield Problem("milvus.service.allowedCidrs",
+                      "is empty but service.type is internalNlb; list the client CIDRs (e.g. the VPC CIDR)")

@@ -79,7 +79,8 @@ def test_pure_manifests_are_valid_with_every_option(stack: str):
                  mv.root_secret_manifest(s.milvus.namespace, s.milvus.release_name, "example-password"),
                  *mv.pdb_manifests(s.milvus.namespace, s.milvus.release_name, pods),
                  *mv.network_policy_manifests(s)]
-    assert len(manifests) == 2 + sum(1 for n in pods.values() if n > 1) + 4
+    # NetworkPolicies: default deny, same namespace, proxy clients, Milvus metrics, etcd metrics
+    assert len(manifests) == 2 + sum(1 for n in pods.values() if n > 1) + 5
     for manifest in manifests:
         _validate(manifest, version)
 

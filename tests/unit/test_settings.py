@@ -87,8 +87,28 @@ MUTATIONS = [
      "milvus.components.proxy.resources.limits.memory", ["'2GB'", "4Gi"]),
     ("standby-one-replica", _set("milvus.components.mixCoordinator.activeStandby", True),
      "milvus.components.mixCoordinator.replicas", ["at least 2"]),
+    ("coordinators-without-standby", _set("milvus.components.mixCoordinator.replicas", 2),
+     "milvus.components.mixCoordinator.replicas", ["activeStandby: true"]),
+    ("nlb-without-cidrs", _set("milvus.service", {"type": "internalNlb"}), "milvus.service.allowedCidrs",
+     ["internalNlb", "client CIDRs"]),
     ("missing-region", _delete("aws:region"), "aws:region", ["pulumi config set aws:region"]),
     ("missing-pools", _delete("milvus-eks:nodePools"), "nodePools", ["required"]),
+    # The sizing planner (stacks/sizing.py).
+    ("plan-exceeds-pool", _set("topology.collections.0.vectors", 100_000_000), "nodePools.milvus.maxSize",
+     ["query nodes", "maxSize is 6", "raise it to"]),
+    ("too-many-shards", _set("topology.collections.0.shards", 17), "topology.collections[0].shards",
+     ["17 shards", "maxShardNum 16"]),
+    ("hnsw-m-out-of-range", _set("topology.collections.0.index.params.M", 1), "topology.collections[0].index.params",
+     ["M 1", "2..2048"]),
+    ("unknown-index-param", _set("topology.collections.0.index.params.nlist", 128),
+     "topology.collections[0].index.params", ["unknown HNSW parameter 'nlist'"]),
+    ("undeclared-resource-group", _set("topology.collections.0.resourceGroups", ["rg-x"]),
+     "topology.collections[0].resourceGroups", ["'rg-x'", "topology.resourceGroups"]),
+    ("groups-not-matching-replicas", _set("topology.collections.0", {
+        "name": "docs", "dim": 768, "vectors": 1000, "replicas": 3, "resourceGroups": ["rg-a", "rg-b"]}),
+     "topology.collections[0].resourceGroups", ["2 groups for 3 replicas"]),
+    ("segment-cannot-load", _set("topology.collections.0.segmentSizeMb", 16384),
+     "topology.collections[0].segmentSizeMb", ["16384 MiB", "loadMemoryUsageFactor 2", "m6id.2xlarge"]),
 ]
 
 

@@ -1,0 +1,176 @@
+"""MilvusTopology: resource groups, databases and collections, reconciled inside the cluster by a Job.
+
+The Job runs the project's reconciler (topology/reconcile.py) from a ConfigMap that also carries the spec; its name
+carries a hash of both, so a changed spec or script is a new Job that `pulumi up` runs and waits for (the
+Kubernetes provider awaits a Job's Complete condition and fails on Failed: pulumi_kubernetes batch/v1 Job docs).
+A Pulumi dynamic provider was rejected: the machine running `pulumi up` cannot reach a proxy inside a private VPC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.milvus_values import ROOT_PASSWORD_KEY
+from components.naming import POOL_LABEL, k8s_labels
+from components.node_pool import pool_tolerations
+from stacks import sizing
+from stacks.settings import Settings
+from stacks.sizing import Plan
+from stacks.versions import RECONCILER_IMAGE, RECONCILER_PYMILVUS
+
+RECONCILER_FILE = Path(__file__).resolve().parent.parent / "topology" / "reconcile.py"
+# Stack files spell build parameters in camelCase; Milvus/knowhere take DiskANN's in snake_case
+# (zilliztech/knowhere src/index/diskann/diskann_config.h: max_degree, search_list_size).
+MILVUS_PARAM_NAMES = {"maxDegree": "max_degree", "searchListSize": "search_list_size"}
+
+# The reconciler's own deadline covers retries while Milvus starts and every load it waits for; the pod adds the
+# pip install, the Job a margin, and `pulumi up` waits a little longer than the Job may run.
+RECONCILE_TIMEOUT_SECONDS = 1200
+ACTIVE_DEADLINE_SECONDS = RECONCILE_TIMEOUT_SECONDS + 300
+AWAIT_TIMEOUT = f"{(ACTIVE_DEADLINE_SECONDS + 300) // 60}m"
+BACKOFF_LIMIT = 1
+DRIFT_EXIT_CODE = 2
+# Finished Jobs are kept for a day for `kubectl logs`; a re-run after deletion is harmless (idempotent).
+TTL_SECONDS_AFTER_FINISHED = 86400
+RUN_AS = 10001
+WORK_DIR = "/work"
+SCRIPT_DIR = "/topology"
+
+
+def render_spec(settings: Settings, plan: Plan) -> dict[str, Any]:
+    """The reconciler's spec (topology/reconcile.py `parse_spec`): declared groups at the node count each really
+    gets, databases, collections with the index parameters the planner sized (defaults made explicit)."""
+    nodes = {g.name: g.nodes for g in plan.groups}
+    collections = settings.topology.collections
+    return {
+        "resourceGroups": [{"name": g.name, "nodes": nodes[g.name]} for g in settings.topology.resource_groups],
+        "databases": sorted({c.database for c in collections} - {"default"}),
+        "collections": [{
+            "database": c.database,
+            "name": c.name,
+            "dim": c.dim,
+            "metric": c.metric,
+            "index": {"type": c.index.type,
+                      "params": {MILVUS_PARAM_NAMES.get(k, k): v for k, v in sizing.index_params(c).items()}},
+            "shards": c.shards,
+            "replicas": c.replicas,
+            "resourceGroups": list(c.resource_groups),
+        } for c in collections],
+    }
+
+
+def reconciler_source() -> str:
+    return RECONCILER_FILE.read_text(encoding="utf-8")
+
+
+def content_hash(spec_json: str, script: str) -> str:
+    return hashlib.sha256(f"{spec_json}\0{script}".encode()).hexdigest()[:10]
+
+
+def configmap_manifest(name: str, namespace: str, spec_json: str, script: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": k8s_labels("milvus-topology")},
+            # Named by content: a change is a new ConfigMap, never an edit under a running Job.
+            "immutable": True,
+            "data": {"spec.json": spec_json, "reconcile.py": script}}
+
+
+def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, secret_name: str,
+                 secret_key: str) -> dict:
+    pool = settings.pool_for("system")
+    install = f"{WORK_DIR}/lib"
+    command = (f"pip install --quiet --no-cache-dir --disable-pip-version-check --target {install} "
+               f"'{RECONCILER_PYMILVUS}' && exec python {SCRIPT_DIR}/reconcile.py --uri {uri} "
+               f"--spec {SCRIPT_DIR}/spec.json --timeout {RECONCILE_TIMEOUT_SECONDS}")
+    container = {
+        "name": "reconcile",
+        "image": RECONCILER_IMAGE,
+        "command": ["sh", "-c", command],
+        "env": [
+            {"name": "MILVUS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_key}}},
+            # The image runs as root by default; as a plain uid, pip and Python need a writable home and tmp.
+            {"name": "HOME", "value": WORK_DIR},
+            {"name": "TMPDIR", "value": WORK_DIR},
+            {"name": "PYTHONPATH", "value": install},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+            {"name": "PYTHONUNBUFFERED", "value": "1"},
+        ],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+                      "limits": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "2Gi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        # The reconciler's one-line error becomes the pod's termination message, shown with the failed Job.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "topology", "mountPath": SCRIPT_DIR, "readOnly": True},
+                         {"name": "work", "mountPath": WORK_DIR}],
+    }
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": settings.milvus.namespace, "labels": k8s_labels("milvus-topology")},
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
+            # Drift (exit 2) needs a person, not a retry.
+            "podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {
+                "containerName": "reconcile", "operator": "In", "values": [DRIFT_EXIT_CODE]}}]},
+            "template": {
+                "metadata": {"labels": k8s_labels("milvus-topology")},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "nodeSelector": {POOL_LABEL: pool},
+                    "tolerations": pool_tolerations(settings.node_pools[pool]),
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
+                                        "fsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [container],
+                    "volumes": [{"name": "topology", "configMap": {"name": configmap}},
+                                {"name": "work", "emptyDir": {"sizeLimit": "2Gi"}}],
+                },
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class MilvusTopologyArgs:
+    settings: Settings
+    plan: Plan
+    endpoint: str
+    """The Milvus proxy as host:port inside the cluster."""
+    secret_name: str
+    """The Secret holding the root password (created by MilvusCluster)."""
+    release: pulumi.Resource
+    """The Milvus Helm release the Job runs after (a component's depends_on does not reach its children)."""
+    secret_key: str = ROOT_PASSWORD_KEY
+
+
+class MilvusTopology(pulumi.ComponentResource):
+    job_name: str
+    spec: dict[str, Any]
+
+    def __init__(self, name: str, args: MilvusTopologyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("milvus-eks:milvus:MilvusTopology", name, None, opts)
+        s = args.settings
+        self.spec = render_spec(s, args.plan)
+        spec_json = json.dumps(self.spec, indent=2, sort_keys=True)
+        script = reconciler_source()
+        digest = content_hash(spec_json, script)
+        base = f"{s.milvus.release_name}-topology-{digest}"
+        cm = configmap_manifest(base, s.milvus.namespace, spec_json, script)
+        configmap = k8s.core.v1.ConfigMap(f"{name}-spec", metadata=cm["metadata"], data=cm["data"],
+                                          immutable=True, opts=pulumi.ResourceOptions(parent=self))
+        job = job_manifest(s, name=base, configmap=base, uri=f"http://{args.endpoint}",
+                           secret_name=args.secret_name, secret_key=args.secret_key)
+        k8s.batch.v1.Job(f"{name}-job", metadata=job["metadata"], spec=job["spec"], opts=pulumi.ResourceOptions(
+            parent=self, depends_on=[configmap, args.release],
+            custom_timeouts=pulumi.CustomTimeouts(create=AWAIT_TIMEOUT, update=AWAIT_TIMEOUT)))
+        self.job_name = base
+        self.register_outputs({"jobName": base, "spec": self.spec})

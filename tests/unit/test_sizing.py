@@ -1,0 +1,350 @@
+"""The sizing planner: the official sizing tool's figures, Milvus' load check, placement, and properties."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+
+from stacks import sizing
+from stacks.catalog import load_catalog
+from stacks.quantity import GIB, MIB
+from stacks.settings import Settings
+from tests.conftest import stack_document
+
+MB = 10**6
+
+
+def _document(stack: str = "dev") -> dict:
+    config = stack_document(stack)
+    doc = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("milvus-eks:")}
+    return doc | {"region": config["aws:region"]}
+
+
+def _settings(doc: dict) -> Settings:
+    return Settings.model_validate_json(json.dumps(doc), strict=True)
+
+
+def _with(stack: str = "dev", *, collections=None, groups=None, **sections) -> Settings:
+    doc = copy.deepcopy(_document(stack))
+    topology = doc.setdefault("topology", {})
+    if collections is not None:
+        topology["collections"] = collections
+    if groups is not None:
+        topology["resourceGroups"] = groups
+    for path, value in sections.items():
+        node = doc
+        *parents, last = path.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return _settings(doc)
+
+
+def _paths(plan: sizing.Plan) -> dict[str, str]:
+    return {p.path: p.message for p in plan.problems}
+
+
+# ------------------------------------------------------------------------------------------ the tool's formulas
+
+
+def test_hnsw_index_memory_follows_the_sizing_tool():
+    raw = 1_000_000 * 128 * 4
+    assert raw == 512 * MB
+    # sizingTool.ts: (1 + 2M/dim) × raw. With M=32 that is 768 MB; the "≈ 640 MB" check figure is what M=16 gives
+    # (2 × 16 links × 4 bytes = 128 bytes over 512 bytes of vector per entity).
+    assert sizing.index_memory_and_disk("HNSW", raw, 128, {"M": 32}) == (768 * MB, 0)
+    assert sizing.index_memory_and_disk("HNSW", raw, 128, {"M": 16}) == (640 * MB, 0)
+
+
+def test_default_hnsw_m_is_30():
+    s = _with(collections=[{"name": "c", "dim": 128, "vectors": 1_000_000, "index": {"type": "HNSW"}}])
+    c = sizing.plan(s).collections[0]
+    assert c.index_memory_bytes == math.ceil(512 * MB * (1 + 60 / 128))
+
+
+def test_ivf_and_flat_figures():
+    raw = 1_000_000 * 768 * 4
+    assert sizing.index_memory_and_disk("FLAT", raw, 768, {}) == (raw, 0)
+    assert sizing.index_memory_and_disk("IVF_FLAT", raw, 768, {"nlist": 1024}) == (raw + 1024 * 768 * 4, 0)
+    assert sizing.index_memory_and_disk("IVF_SQ8", raw, 768, {"nlist": 128}) == (raw // 4 + 128 * 768 * 4, 0)
+
+
+def test_diskann_memory_disk_and_loading_have_no_segment_term():
+    raw = 20_000_000 * 1024 * 4
+    memory, disk = sizing.index_memory_and_disk("DISKANN", raw, 1024, {"maxDegree": 56})
+    assert memory == raw // 4 == 20_480 * MB
+    assert disk == math.ceil(raw * (1 + 56 / 1024)) == 86_400 * MB
+    assert sizing.loading_memory("DISKANN", memory, GIB, 0) == math.ceil(memory * 1.15)
+    # Every other index adds two segments before the 15 % overhead, and scalars after it.
+    assert sizing.loading_memory("HNSW", 1000, 10, 7) == math.ceil((1000 + 20) * 1.15) + 7
+
+
+def test_reference_shapes_match_the_tool_table():
+    assert sizing.reference_shape(5 * GIB) == (1, 2, 8)
+    assert sizing.reference_shape(10 * GIB) == (1, 4, 16)
+    assert sizing.reference_shape(16 * GIB) == (2, 4, 16)
+    assert sizing.reference_shape(50 * GIB) == (4, 4, 16)
+    assert sizing.reference_shape(95 * GIB) == (6, 4, 16)
+    assert sizing.reference_shape(100 * GIB) == (4, 8, 32)
+    assert sizing.reference_shape(600 * GIB) == (10, 16, 64)
+    assert sizing.reference_shape(3000 * GIB) == (24, 32, 128)
+
+
+def test_streaming_units_and_nodes_follow_the_tool():
+    assert sizing.streaming_units(8) == 1 and sizing._streaming_nodes(1) == 1
+    assert sizing.streaming_units(96) == 6 and sizing._streaming_nodes(6) == 2
+    assert sizing.streaming_units(320) == 20 and sizing._streaming_nodes(20) == 5
+
+
+# ------------------------------------------------------------------------------------------ the stacks' plans
+
+
+def test_dev_plan_figures():
+    p = sizing.plan(_with())
+    node = load_catalog()["m6id.2xlarge"]
+    assert p.query_node.memory_limit_bytes == node.alloc_memory_bytes - sizing.DAEMONSET_OVERHEAD_MEMORY_BYTES
+    assert p.query_node.usable_memory_bytes == int(p.query_node.memory_limit_bytes * 0.9)
+    (docs,) = p.collections
+    assert docs.raw_bytes == 1_000_000 * 768 * 4
+    assert docs.index_memory_bytes == 3_200 * MB  # HNSW M=16
+    assert docs.loading_memory_bytes == math.ceil((3_200 * MB + 2 * GIB) * 1.15)
+    assert docs.local_disk_bytes == 3_200 * MB  # mmap on an NVMe pool
+    assert (p.query_nodes, p.query_node_replicas, p.streaming_node_replicas) == (1, 1, 1)
+    assert p.resource_groups == () and p.groups[0].name == sizing.DEFAULT_RESOURCE_GROUP
+    # The shared dev pool keeps its configured floor of 3 nodes.
+    assert p.pool("milvus") == sizing.PoolPlan("milvus", 3, 3, 6)
+    assert p.problems == ()
+    # One query node in two zones: the fix is a second one, named by its key.
+    assert not p.az_failure_tolerant and "queryNode.replicas to 2" in p.az_failure_reason
+
+
+def test_prod_plan_figures():
+    p = sizing.plan(_with("prod"))
+    products, chunks = p.collections
+    assert products.loading_memory_bytes == math.ceil((160_000 * MB + 2 * GIB) * 1.15) + 50_000_000 * 256
+    assert chunks.loading_memory_bytes == math.ceil(20_480 * MB * 1.15)
+    assert chunks.local_disk_bytes == 86_400 * MB
+    assert [(g.name, g.nodes_needed, g.nodes, g.limited_by) for g in p.groups] == [
+        ("rg-a", 3, 3, "memory"), ("rg-b", 3, 3, "memory")]
+    assert p.resource_groups == ("rg-a", "rg-b")
+    assert (p.query_node_replicas, p.query_nodes) == (3, 6)
+    assert p.pool("query") == sizing.PoolPlan("query", 6, 6, 24)
+    # 6 × 16 vCPU → 6 streaming units → 2 nodes; a 3-zone stack needs 2 anyway.
+    assert (p.streaming_units, p.streaming_node_replicas) == (6, 2)
+    assert p.problems == ()
+
+
+def test_prod_zone_loss_is_computed_and_the_fix_named():
+    p = sizing.plan(_with("prod"))
+    assert [g.zone_pods for g in p.groups] == [(1, 1, 1), (1, 1, 1)]
+    # 2 surviving r6id.4xlarge hold 2 × 103 GiB, a replica set here needs 207.5 GiB.
+    assert not p.az_failure_tolerant and "minNodes of rg-a to 5" in p.az_failure_reason
+    fixed = sizing.plan(_with("prod", groups=[{"name": "rg-a", "minNodes": 5}, {"name": "rg-b", "minNodes": 5}]))
+    assert fixed.az_failure_tolerant and fixed.query_nodes == 10
+    assert [g.zone_pods for g in fixed.groups] == [(2, 2, 1), (2, 2, 1)]
+    assert {g.limited_by for g in fixed.groups} == {"minNodes"}
+
+
+def test_plan_is_json_serialisable():
+    p = sizing.plan(_with("prod"))
+    data = json.loads(json.dumps(p.to_dict()))
+    assert data["query_nodes"] == 6 and data["groups"][0]["name"] == "rg-a"
+    summary = json.loads(json.dumps(p.summary()))
+    assert summary["resourceGroups"]["rg-b"]["nodes"] == 3
+    assert summary["pools"]["query"] == {"min": 6, "desired": 6, "max": 24}
+
+
+# ------------------------------------------------------------------------------------------ placement
+
+
+def _col(name: str, vectors: int, replicas: int = 1, groups=(), **extra) -> dict:
+    return {"name": name, "dim": 768, "vectors": vectors, "replicas": replicas, "resourceGroups": list(groups),
+            "index": {"type": "HNSW", "params": {"M": 16}}, **extra}
+
+
+def test_chart_replicas_are_the_largest_group_need():
+    s = _with("prod", groups=[{"name": "big"}, {"name": "small"}],
+              collections=[_col("a", 60_000_000, 1, ["big"]), _col("b", 1_000_000, 1, ["small"])])
+    p = sizing.plan(s)
+    need = {g.name: g.nodes_needed for g in p.groups}
+    assert need["small"] == 1 and need["big"] > 1
+    assert p.query_node_replicas == need["big"]
+    assert {g.nodes for g in p.groups} == {need["big"]}
+    assert p.query_nodes == 2 * need["big"]
+
+
+def test_replicas_in_one_group_each_get_their_own_nodes():
+    # 1.2 nodes' worth per replica: two replicas in one group need 2 × 2 nodes, not ceil(2.4) = 3.
+    usable = sizing.plan(_with()).query_node.usable_memory_bytes
+    per_replica = int(1.2 * usable / 1.15) - 2 * GIB
+    vectors = per_replica // (768 * 4 * (1 + 32 / 768))
+    s = _with(collections=[_col("a", int(vectors), 2)])
+    (group,) = sizing.plan(s).groups
+    assert group.nodes_for_memory == 4 and group.replicas == 2
+
+
+def test_group_floor_from_min_nodes_and_query_node_replicas():
+    p = sizing.plan(_with("prod", groups=[{"name": "rg-a", "minNodes": 4}, {"name": "rg-b"}]))
+    assert p.query_node_replicas == 4 and p.groups[0].limited_by == "minNodes"
+    p = sizing.plan(_with(milvus__components={"queryNode": {"replicas": 2}}))
+    assert p.query_nodes == 2 and p.groups[0].limited_by == "milvus.components.queryNode.replicas"
+
+
+def test_streaming_floor_from_settings():
+    p = sizing.plan(_with(milvus__components={"streamingNode": {"replicas": 3}}))
+    assert p.streaming_node_replicas == 3
+
+
+def test_disk_can_decide_the_node_count():
+    # DISKANN at dim 64: 0.29 × raw of memory but 1.9 × raw of NVMe; x2iedn.xlarge has 128 GiB over 118 GB NVMe.
+    s = _with(nodePools__milvus__instanceTypes=["x2iedn.xlarge"],
+              collections=[{"name": "d", "dim": 64, "vectors": 500_000_000, "index": {"type": "DISKANN"}}])
+    p = sizing.plan(s)
+    (group,) = p.groups
+    assert group.local_disk_bytes == 240_000 * MB
+    assert p.query_node.local_disk_bytes == int((int(118 * 10**9 * 0.85) - 30 * GIB) // GIB * GIB * 0.95)
+    assert group.nodes_for_disk == math.ceil(group.local_disk_bytes / p.query_node.local_disk_bytes) == 4
+    assert (group.nodes_for_memory, group.limited_by) == (1, "disk")
+    assert group.nodes == 4 and group.nodes * p.query_node.local_disk_bytes >= group.local_disk_bytes
+
+
+# ------------------------------------------------------------------------------------------ problems
+
+
+def test_pool_max_too_small_names_the_key_and_numbers():
+    p = sizing.plan(_with(collections=[_col("big", 100_000_000)]))
+    message = _paths(p)["nodePools.milvus.maxSize"]
+    assert f"needs {p.query_nodes} query nodes" in message and "maxSize is 6" in message
+
+
+def test_replicas_beyond_what_the_pool_can_give_a_group():
+    s = _with("prod", groups=[{"name": "rg-a"}], nodePools__query__maxSize=3,
+              collections=[_col("a", 1_000, 4, ["rg-a"])])
+    message = _paths(sizing.plan(s))["topology.collections[0].replicas"]
+    assert "4 replicas in group 'rg-a'" in message and "at most 3" in message
+
+
+@pytest.mark.parametrize("collection,path,fragment", [
+    (_col("a", 10, shards=17), "topology.collections[0].shards", "proxy.maxShardNum 16"),
+    (_col("a", 10, index={"type": "HNSW", "params": {"M": 1}}), "topology.collections[0].index.params",
+     "M 1 is outside 2..2048"),
+    (_col("a", 10, index={"type": "IVF_FLAT", "params": {"M": 8}}), "topology.collections[0].index.params",
+     "unknown IVF_FLAT parameter 'M'"),
+    (_col("a", 10, replicas=3, groups=["rg-a", "rg-b"]), "topology.collections[0].resourceGroups",
+     "2 groups for 3 replicas"),
+    (_col("a", 10, groups=["rg-x"]), "topology.collections[0].resourceGroups", "'rg-x' is not declared"),
+    (_col("a", 10), "topology.collections[0].resourceGroups", "the default group has none"),
+    (_col("a", 10, replicas=2, groups=["rg-a"]), "topology.collections[0].resourceGroups",
+     "list 2 groups (one per replica)"),
+])
+def test_prod_problem(collection, path, fragment):
+    p = sizing.plan(_with("prod", collections=[collection]))
+    assert fragment in _paths(p).get(path, ""), p.problems
+
+
+def test_shared_replicas_are_fine_in_a_two_zone_stack():
+    s = _with(groups=[{"name": "rg-a"}], collections=[_col("a", 10, replicas=2, groups=["rg-a"])])
+    assert sizing.plan(s).problems == ()
+
+
+def test_diskann_on_a_pool_without_nvme():
+    s = _with(nodePools__milvus__nvme=False, nodePools__milvus__instanceTypes=["m7i.2xlarge"],
+              collections=[{"name": "d", "dim": 128, "vectors": 1_000_000, "index": {"type": "DISKANN"}}])
+    p = sizing.plan(s)
+    assert "has no NVMe" in _paths(p)["topology.collections[0].index.type"]
+    assert p.mmap is False
+
+
+def test_single_segment_fits_check_uses_the_load_factor():
+    usable = sizing.plan(_with()).query_node.usable_memory_bytes
+    fits = usable // 2 // MIB
+    assert sizing.plan(_with(collections=[_col("a", 10, segmentSizeMb=fits)])).problems == ()
+    message = _paths(sizing.plan(_with(collections=[_col("a", 10, segmentSizeMb=fits + 1)])))[
+        "topology.collections[0].segmentSizeMb"]
+    assert "loadMemoryUsageFactor 2" in message and "nodePools.milvus.instanceTypes" in message
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+_BASE = _document("prod")
+
+
+def _prod_with(collections: list[dict], max_size: int = 1000) -> Settings:
+    doc = copy.deepcopy(_BASE)
+    doc["topology"]["collections"] = collections
+    # A floor of 1 keeps every maxSize drawn a valid pool; the plan, not the floor, must raise the size.
+    doc["nodePools"]["query"]["minSize"] = 1
+    doc["nodePools"]["query"]["maxSize"] = max_size
+    return _settings(doc)
+
+
+collection_strategy = st.fixed_dictionaries({
+    "name": st.sampled_from(["a", "b", "c"]),
+    "dim": st.sampled_from([64, 128, 768, 1536]),
+    "vectors": st.integers(0, 3 * 10**8),
+    "replicas": st.integers(1, 2),
+    "index": st.sampled_from([{"type": "HNSW", "params": {"M": 16}}, {"type": "DISKANN"}, {"type": "IVF_SQ8"},
+                              {"type": "FLAT"}]),
+    "scalarBytesPerEntity": st.integers(0, 512),
+})
+
+
+def _unique(collections: list[dict]) -> list[dict]:
+    out = []
+    for i, c in enumerate(collections):
+        groups = ["rg-a", "rg-b"][: c["replicas"]] if c["replicas"] == 2 else [["rg-a", "rg-b"][i % 2]]
+        out.append({**c, "name": f"c{i}", "resourceGroups": groups})
+    return out
+
+
+PROPERTY = hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(st.lists(collection_strategy, min_size=1, max_size=3), st.integers(0, 2), st.integers(1, 10**8))
+def test_more_vectors_never_fewer_query_nodes(collections, which, extra):
+    collections = _unique(collections)
+    which %= len(collections)
+    before = sizing.plan(_prod_with(collections))
+    grown = [dict(c) for c in collections]
+    grown[which]["vectors"] += extra
+    after = sizing.plan(_prod_with(grown))
+    assert after.query_nodes >= before.query_nodes
+    assert all(a.nodes_needed >= b.nodes_needed for a, b in zip(after.groups, before.groups))
+
+
+@PROPERTY
+@given(st.lists(collection_strategy, min_size=1, max_size=3), st.integers(0, 2))
+def test_more_replicas_never_fewer_query_nodes(collections, which):
+    collections = [{**c, "replicas": 1, "resourceGroups": ["rg-a"]} for c in _unique(collections)]
+    which %= len(collections)
+    before = sizing.plan(_prod_with(collections))
+    grown = [dict(c) for c in collections]
+    grown[which] = {**grown[which], "replicas": 2, "resourceGroups": ["rg-a", "rg-b"]}
+    after = sizing.plan(_prod_with(grown))
+    assert after.query_nodes >= before.query_nodes
+
+
+@PROPERTY
+@given(st.lists(collection_strategy, min_size=1, max_size=3), st.integers(1, 40))
+def test_an_accepted_plan_fits_its_pools(collections, max_size):
+    p = sizing.plan(_prod_with(_unique(collections), max_size))
+    if p.problems:
+        return
+    pool = p.pool("query")
+    assert p.query_nodes <= pool.max_size and pool.min_size <= pool.desired_size <= pool.max_size
+    assert pool.min_size >= p.query_nodes
+    usable, disk = p.query_node.usable_memory_bytes, p.query_node.local_disk_bytes
+    for g in p.groups:
+        assert g.nodes >= max(g.replicas, 1)
+        assert g.nodes * usable >= g.loading_memory_bytes
+        assert g.nodes * disk >= g.local_disk_bytes
+    for c in p.collections:
+        assert c.segment_bytes * sizing.LOAD_MEMORY_USAGE_FACTOR <= usable
+        for g, n in c.placement:
+            share = next(x for x in p.groups if x.name == g)
+            assert share.nodes >= n * math.ceil(c.loading_memory_bytes / usable)
