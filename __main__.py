@@ -8,6 +8,7 @@ from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
 from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
 from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
@@ -43,6 +44,9 @@ milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_na
                                                    oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=[addons]))
+monitoring = (Monitoring("monitoring", MonitoringArgs(settings, plan),
+                         pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[addons]))
+              if settings.monitoring.enabled else None)
 topology = MilvusTopology("topology", MilvusTopologyArgs(settings, plan, milvus.endpoint, milvus.root_secret_name,
                                                        milvus.release),
                           pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
@@ -58,3 +62,5 @@ pulumi.export(outputs.MILVUS_ROLE_ARN, milvus.role_arn)
 pulumi.export(outputs.MILVUS_ROOT_SECRET, milvus.root_secret_name)
 pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
 pulumi.export(outputs.PLAN, plan.summary())
+if monitoring is not None:
+    pulumi.export(outputs.GRAFANA_ADMIN_SECRET, f"{monitoring.namespace}/{monitoring.grafana_admin_secret}")

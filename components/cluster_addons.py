@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.eks_cluster import assume_role_policy
 from components.naming import Namer, k8s_labels
+from components.options import inherited_dependencies
 
 ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
@@ -47,6 +48,7 @@ class ClusterAddons(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:cluster:ClusterAddons", name, None, opts)
+        after = inherited_dependencies(opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.namer.tags("cluster-addons")
 
@@ -60,14 +62,15 @@ class ClusterAddons(pulumi.ComponentResource):
                                                        most_recent=True)
             identity = ([{"role_arn": csi_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]
                         if addon == "aws-ebs-csi-driver" else None)
+            # CoreDNS and the EBS CSI controller are Deployments: their add-ons only turn ACTIVE once nodes exist.
             # The EBS CSI driver authenticates through the pod identity agent.
-            after = [installed["eks-pod-identity-agent"], csi_attach] if addon == "aws-ebs-csi-driver" else []
+            needs = [installed["eks-pod-identity-agent"], csi_attach] if addon == "aws-ebs-csi-driver" else []
             installed[addon] = aws.eks.Addon(
                 f"{name}-{addon}", cluster_name=args.cluster_name, addon_name=addon,
                 addon_version=version.version, resolve_conflicts_on_create="OVERWRITE",
                 configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
                 resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *needs]))
 
         manifest = gp3_storage_class_manifest()
         k8s.storage.v1.StorageClass(

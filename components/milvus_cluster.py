@@ -13,6 +13,7 @@ import pulumi_random as random
 from components import milvus_values as mv
 from components.eks_cluster import assume_role_policy
 from components.naming import Namer
+from components.options import inherited_dependencies
 from stacks.settings import Settings
 from stacks.versions import MILVUS_CHART_REPO
 
@@ -90,7 +91,8 @@ class MilvusCluster(pulumi.ComponentResource):
             cleanup_on_fail=True,
             timeout=HELM_TIMEOUT_SECONDS,
             max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready,
+                                                                 *inherited_dependencies(opts)]),
         )
 
         pods = mv.pods_per_component(s, args.query_node_replicas, args.streaming_node_replicas,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -12,12 +12,14 @@ import pulumi_random as random
 
 from components.monitoring_values import (
     DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, RELEASE, etcd_pod_monitor, milvus_service_monitor, render_kps_values)
-from components.naming import k8s_labels
+from components.naming import NVME_LABEL, k8s_labels
+from components.node_pool import pool_tolerations
+from components.options import inherited_dependencies
 from monitoring.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
 from monitoring.rules import RuleContext, render_rules
-from monitoring.thresholds import AlertThresholds
 from stacks import versions
 from stacks.settings import Settings
+from stacks.sizing import Plan
 
 
 def prometheus_rule_manifest(namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -34,14 +36,22 @@ def dashboard_configmap_manifest(namespace: str, name: str, dashboard: dict[str,
             "data": {f"{name}.json": json.dumps(dashboard, indent=2, sort_keys=True)}}
 
 
+def rule_context(settings: Settings, plan: Plan) -> RuleContext:
+    """What the rules and dashboards compare against: where Milvus runs and the planned query nodes per group."""
+    return RuleContext(
+        milvus_namespace=settings.milvus.namespace,
+        release=settings.milvus.release_name,
+        monitoring_namespace=settings.monitoring.namespace,
+        expected_query_nodes={g.name: g.nodes for g in plan.groups},
+        nvme_node_label=(NVME_LABEL, "true"),
+        runbook_base_url=settings.monitoring.runbook_url,
+    )
+
+
 @dataclass(frozen=True)
 class MonitoringArgs:
     settings: Settings
-    tolerations: list[dict[str, str]]
-    """Tolerations of the pool hosting the `monitoring` role."""
-    rule_context: RuleContext
-    planned_memory_by_group: Mapping[str, int]
-    """Planned loading memory (bytes) per resource group, drawn against the actual use in the capacity dashboard."""
+    plan: Plan
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -53,6 +63,9 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("milvus-eks:monitoring:Monitoring", name, None, opts)
         m = args.settings.monitoring
         child = pulumi.ResourceOptions(parent=self)
+        ctx = rule_context(args.settings, args.plan)
+        tolerations = pool_tolerations(args.settings.node_pools[args.settings.pool_for("monitoring")])
+        planned_memory = {g.name: g.loading_memory_bytes for g in args.plan.groups}
 
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": m.namespace, "labels": k8s_labels("monitoring")},
                                    opts=child)
@@ -70,20 +83,19 @@ class Monitoring(pulumi.ComponentResource):
             version=m.chart_version or versions.KUBE_PROMETHEUS_STACK_CHART,
             repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK_REPO},
             namespace=m.namespace,
-            values=render_kps_values(args.settings, args.tolerations, ksm_metric_labels_allowlist(args.rule_context)),
+            values=render_kps_values(args.settings, tolerations, ksm_metric_labels_allowlist(ctx)),
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, *inherited_dependencies(opts)]),
         )
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
         for manifest in (milvus_service_monitor(args.settings), etcd_pod_monitor(args.settings),
-                         prometheus_rule_manifest(m.namespace, render_rules(_thresholds(args.settings),
-                                                                            args.rule_context))):
+                         prometheus_rule_manifest(m.namespace, render_rules(m.alerts, ctx))):
             k8s.apiextensions.CustomResource(
                 f"{name}-{manifest['kind'].lower()}-{manifest['metadata']['name']}",
                 api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"],
                 spec=manifest["spec"], opts=after_crds)
-        for key, dashboard in (("milvus-overview", render_overview(args.rule_context)),
-                               ("milvus-capacity", render_capacity(args.rule_context, args.planned_memory_by_group))):
+        for key, dashboard in (("milvus-overview", render_overview(ctx)),
+                               ("milvus-capacity", render_capacity(ctx, planned_memory))):
             manifest = dashboard_configmap_manifest(m.namespace, key, dashboard)
             k8s.core.v1.ConfigMap(f"{name}-{key}", metadata=manifest["metadata"], data=manifest["data"],
                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
@@ -92,7 +104,3 @@ class Monitoring(pulumi.ComponentResource):
         self.grafana_admin_secret = GRAFANA_ADMIN_SECRET
         self.grafana_password = pulumi.Output.secret(password.result)
         self.register_outputs({"namespace": self.namespace, "grafanaAdminSecret": self.grafana_admin_secret})
-
-
-def _thresholds(settings: Settings) -> AlertThresholds:
-    return settings.monitoring.alerts

@@ -308,7 +308,12 @@ class CollectionSettings(Model):
 
 class TopologySettings(Model):
     resource_groups: tuple[ResourceGroupSettings, ...] = ()
+    """Milvus resource groups; with several, each replica of a collection can live in its own group."""
     collections: tuple[CollectionSettings, ...] = ()
+    """The workload the cluster is sized for."""
+    survive_zone_loss: bool = False
+    """Size every resource group so that losing one availability zone still leaves a full replica of each
+    collection serving (query nodes spread evenly over the zones, so a zone takes its share of every group)."""
 
 
 # ---------------------------------------------------------------------------------------------- quotas

@@ -318,6 +318,8 @@ def plan(settings: Settings) -> Plan:
 
     user_replicas = settings.milvus.components.query_node.replicas or 0
     needs = {name: _group_need(name, collections, shape, min_nodes.get(name, 0), user_replicas) for name in names}
+    if settings.topology.survive_zone_loss and zones > 1:
+        needs = {name: _with_zone_loss(need, zones, shape) for name, need in needs.items()}
     # The chart gives every declared group the same `queryNode.replicas`: the largest need wins.
     chart = max([1, *(needs[n][0] for n in (declared or names))])
     groups = []
@@ -375,6 +377,18 @@ def _group_need(name: str, collections: tuple[CollectionPlan, ...], shape: NodeS
               (user_replicas, "milvus.components.queryNode.replicas")]
     need, reason = max(bounds, key=lambda b: b[0])
     return need, reason if need else "none", memory, disk, by_memory, by_disk, replicas
+
+
+def _with_zone_loss(need: tuple[int, str, int, int, int, int, int], zones: int,
+                    shape: NodeShape) -> tuple[int, str, int, int, int, int, int]:
+    """Raise a group's node count until losing the zone with the most of its nodes still leaves room for what it
+    serves (`topology.surviveZoneLoss`)."""
+    nodes, reason, memory, disk, by_memory, by_disk, replicas = need
+    if not replicas:
+        return need
+    survives = partial(_survives_zone_loss, zones=zones, replicas=replicas, memory=memory, disk=disk, shape=shape)
+    enough = next((n for n in range(max(nodes, 1), 2 * (nodes + 1) + 1) if survives(n)), nodes)
+    return (enough, "zone loss" if enough > nodes else reason, memory, disk, by_memory, by_disk, replicas)
 
 
 def _streaming_nodes(units: int) -> int:

@@ -8,6 +8,7 @@ in the table fail loudly: a new data source must be added here on purpose, with 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import runpy
 import sys
@@ -100,7 +101,9 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         bucket = inputs.get("bucket") or f"{name}-mock"
         return {"arn": f"arn:aws:s3:::{bucket}", "bucket": bucket, "id": bucket}
     if type_ == "random:index/randomPassword:RandomPassword":
-        return {"result": "mock-password-" + "x" * max(0, int(inputs.get("length", 16)) - 14)}
+        # Distinct per resource, so a test can tell which generated password leaked where.
+        seed = hashlib.sha256(name.encode()).hexdigest()
+        return {"result": (f"mock-{seed}" * 4)[: int(inputs.get("length", 16))]}
     return common
 
 
@@ -179,6 +182,8 @@ def run_program(stack: str | Path, config: dict[str, str] | None = None) -> Grap
     pulumi.runtime.set_all_config(config if config is not None else read_config(stack_file(stack)), [])
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
+    # A fresh root stack per run: set_mocks keeps an existing one, and with it the previous run's exports.
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=name, preview=False, monitor=monitor)
     graph = Graph(stack=name)
 

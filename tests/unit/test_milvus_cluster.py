@@ -22,7 +22,7 @@ COMPONENT = "milvus-eks:milvus:MilvusCluster"
 
 
 def _values(graph: Graph) -> dict:
-    return graph.one(RELEASE).inputs["values"]
+    return graph.one(RELEASE, "milvus-release").inputs["values"]
 
 
 def _pools(graph: Graph) -> dict:
@@ -55,7 +55,7 @@ def irsa_graph() -> Graph:
 
 
 def test_release_installs_the_pinned_chart_and_waits(graph: Graph):
-    release = graph.one(RELEASE)
+    release = graph.one(RELEASE, "milvus-release")
     milvus = stack_document(graph.stack)["milvus-eks:milvus"]
     assert release.inputs["chart"] == "milvus"
     assert release.inputs["version"] == milvus.get("chartVersion", "5.0.19")
@@ -145,7 +145,7 @@ def test_pod_identity_targets_the_charts_service_account(graph: Graph):
     sa = _values(graph)["serviceAccount"]
     assert sa["create"] is True
     assert association.inputs["serviceAccount"] == sa["name"]
-    assert association.inputs["namespace"] == graph.one(RELEASE).inputs["namespace"]
+    assert association.inputs["namespace"] == graph.one(RELEASE, "milvus-release").inputs["namespace"]
     assert association.inputs["clusterName"] == graph.one("aws:eks/cluster:Cluster").outputs["name"]
     role = next(r for r in graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == association.inputs["roleArn"])
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
@@ -159,7 +159,7 @@ def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(irsa_graph: Graph)
     provider = irsa_graph.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     issuer = irsa_graph.one("aws:eks/cluster:Cluster").outputs["identities"][0]["oidcs"][0]["issuer"]
     assert provider.inputs["url"] == issuer and provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
-    v = irsa_graph.one(RELEASE).inputs["values"]
+    v = irsa_graph.one(RELEASE, "milvus-release").inputs["values"]
     role_arn = v["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     role = next(r for r in irsa_graph.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn)
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
@@ -170,12 +170,12 @@ def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(irsa_graph: Graph)
 
 
 def test_root_password_only_ever_travels_as_a_secret(graph: Graph):
-    password = graph.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    password = graph.one("random:index/randomPassword:RandomPassword", "milvus-root-password").outputs["result"]
     assert len(password) >= 16
     for resource in graph.resources:
         public = {k: v for k, v in resource.inputs.items() if k not in resource.secret_inputs}
         assert not any(password in s for s in _strings(public)), f"{resource.type} {resource.name}"
-    secret = graph.one("kubernetes:core/v1:Secret")
+    secret = graph.one("kubernetes:core/v1:Secret", "milvus-root")
     assert "stringData" in secret.secret_inputs and secret.inputs["stringData"]["password"] == password
     for key, value in graph.outputs.items():
         if key not in graph.secret_outputs:
@@ -188,7 +188,7 @@ def test_outputs(graph: Graph):
     assert graph.outputs[outputs.MILVUS_BUCKET] == graph.one(BUCKET).outputs["bucket"]
     assert graph.outputs[outputs.MILVUS_ROLE_ARN] == graph.one(
         "aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs["roleArn"]
-    secret = graph.one("kubernetes:core/v1:Secret")
+    secret = graph.one("kubernetes:core/v1:Secret", "milvus-root")
     assert graph.outputs[outputs.MILVUS_ROOT_SECRET] == secret.inputs["metadata"]["name"]
     mix_env = _values(graph)["mixCoordinator"]["extraEnv"][0]
     assert mix_env["valueFrom"]["secretKeyRef"]["name"] == graph.outputs[outputs.MILVUS_ROOT_SECRET]

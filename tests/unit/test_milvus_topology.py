@@ -47,7 +47,7 @@ def test_configmap_and_job_are_registered_in_the_milvus_namespace(graph: Graph):
 
 def test_job_runs_after_the_milvus_release(graph: Graph):
     # On the Job itself: the Python SDK does not pass a component's depends_on to its children.
-    assert graph.one(RELEASE).urn in _job(graph).depends_on
+    assert graph.one(RELEASE, "milvus-release").urn in _job(graph).depends_on
 
 
 def test_configmap_carries_the_reconciler_and_a_spec_it_accepts(graph: Graph):
@@ -63,7 +63,7 @@ def test_configmap_carries_the_reconciler_and_a_spec_it_accepts(graph: Graph):
 def test_prod_spec_figures():
     s = settings_for("prod")
     spec = mt.render_spec(s, sizing.plan(s))
-    assert spec["resourceGroups"] == [{"name": "rg-a", "nodes": 3}, {"name": "rg-b", "nodes": 3}]
+    assert spec["resourceGroups"] == [{"name": "rg-a", "nodes": 5}, {"name": "rg-b", "nodes": 5}]
     assert spec["databases"] == ["rag", "search"]
     chunks = spec["collections"][1]
     # DiskANN's build parameters reach Milvus under knowhere's names.
@@ -149,18 +149,18 @@ def test_query_pool_and_chart_follow_the_plan(graph: Graph):
     assert (scaling["minSize"], scaling["desiredSize"], scaling["maxSize"]) == (
         planned.min_size, planned.desired_size, planned.max_size)
     assert scaling["minSize"] >= plan.query_nodes
-    values = graph.one(RELEASE).inputs["values"]
+    values = graph.one(RELEASE, "milvus-release").inputs["values"]
     assert values["queryNode"]["replicas"] == plan.query_node_replicas
     assert values["streamingNode"]["replicas"] == plan.streaming_node_replicas
     assert values.get("replicaResourceGroups", []) == list(plan.resource_groups)
 
 
 def test_prod_numbers_reach_the_graph(prod_graph: Graph):
-    values = prod_graph.one(RELEASE).inputs["values"]
-    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (3, ["rg-a", "rg-b"])
+    values = prod_graph.one(RELEASE, "milvus-release").inputs["values"]
+    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (5, ["rg-a", "rg-b"])
     scaling = next(r for r in prod_graph.of_type("aws:eks/nodeGroup:NodeGroup")
                    if r.name == "pool-query-ng").inputs["scalingConfig"]
-    assert (scaling["minSize"], scaling["desiredSize"]) == (6, 6)
+    assert (scaling["minSize"], scaling["desiredSize"]) == (10, 10)
 
 
 def test_plan_summary_is_a_stack_output(graph: Graph):
@@ -171,7 +171,7 @@ def test_plan_summary_is_a_stack_output(graph: Graph):
 def test_the_query_node_limit_the_plan_assumes_is_the_one_the_chart_gets(graph: Graph):
     s = settings_for(graph.stack)
     plan = sizing.plan(s)
-    limits = graph.one(RELEASE).inputs["values"]["queryNode"]["resources"]["limits"]
+    limits = graph.one(RELEASE, "milvus-release").inputs["values"]["queryNode"]["resources"]["limits"]
     assert limits["memory"] == f"{plan.query_node.memory_limit_bytes // 2**20}Mi"
     disk_gib = int(limits["ephemeral-storage"].removesuffix("Gi"))
     assert plan.query_node.local_disk_bytes == int(disk_gib * 2**30 * sizing.MAX_DISK_USAGE)

@@ -32,10 +32,9 @@ def _replace(resources: list[P.Res], target: P.Res, props: dict) -> list[P.Res]:
     return [P.Res(r.type, r.name, r.urn, props, r.dependencies, r.parent) if r is target else r for r in resources]
 
 
-def _one(resources: list[P.Res], type_: str) -> P.Res:
-    found = [r for r in resources if r.type == type_]
-    if not found:
-        pytest.skip(f"the program registers no {type_}")
+def _one(resources: list[P.Res], type_: str, name: str | None = None) -> P.Res:
+    found = [r for r in resources if r.type == type_ and (name is None or r.name == name)]
+    assert found, f"the program registers no {type_} {name or ''}"
     return found[0]
 
 
@@ -133,7 +132,7 @@ def test_workload_containers_need_requests_and_limits(graph: Graph):
 
 
 def test_helm_components_need_requests_and_limits(graph: Graph):
-    release = _one(_res(graph), P.HELM_RELEASE)
+    release = _one(_res(graph), P.HELM_RELEASE, "milvus-release")
     props = copy.deepcopy(dict(release.props))
     del props["values"]["queryNode"]["resources"]["limits"]["memory"]
     [violation] = P.helm_components_have_resources(P.Res(release.type, release.name, release.urn, props))

@@ -44,6 +44,11 @@ def _with(stack: str = "dev", *, collections=None, groups=None, **sections) -> S
     return _settings(doc)
 
 
+def _spread_only(stack: str = "prod", **kwargs) -> Settings:
+    """The stack without `topology.surviveZoneLoss`: groups sized for the workload alone."""
+    return _with(stack, topology__surviveZoneLoss=False, **kwargs)
+
+
 def _paths(plan: sizing.Plan) -> dict[str, str]:
     return {p.path: p.message for p in plan.problems}
 
@@ -123,7 +128,7 @@ def test_dev_plan_figures():
 
 
 def test_prod_plan_figures():
-    p = sizing.plan(_with("prod"))
+    p = sizing.plan(_spread_only("prod"))
     products, chunks = p.collections
     assert products.loading_memory_bytes == math.ceil((160_000 * MB + 2 * GIB) * 1.15) + 50_000_000 * 256
     assert chunks.loading_memory_bytes == math.ceil(20_480 * MB * 1.15)
@@ -139,18 +144,28 @@ def test_prod_plan_figures():
 
 
 def test_prod_zone_loss_is_computed_and_the_fix_named():
-    p = sizing.plan(_with("prod"))
+    p = sizing.plan(_spread_only("prod"))
     assert [g.zone_pods for g in p.groups] == [(1, 1, 1), (1, 1, 1)]
     # 2 surviving r6id.4xlarge hold 2 × 103 GiB, a replica set here needs 207.5 GiB.
     assert not p.az_failure_tolerant and "minNodes of rg-a to 5" in p.az_failure_reason
-    fixed = sizing.plan(_with("prod", groups=[{"name": "rg-a", "minNodes": 5}, {"name": "rg-b", "minNodes": 5}]))
+    fixed = sizing.plan(_spread_only("prod", groups=[{"name": "rg-a", "minNodes": 5}, {"name": "rg-b", "minNodes": 5}]))
     assert fixed.az_failure_tolerant and fixed.query_nodes == 10
     assert [g.zone_pods for g in fixed.groups] == [(2, 2, 1), (2, 2, 1)]
     assert {g.limited_by for g in fixed.groups} == {"minNodes"}
 
 
-def test_plan_is_json_serialisable():
+def test_survive_zone_loss_sizes_every_group_for_losing_a_zone():
+    # Pulumi.prod.yaml sets surviveZoneLoss: each group grows until its nodes outside the largest zone hold it.
     p = sizing.plan(_with("prod"))
+    assert [(g.name, g.nodes, g.limited_by, g.zone_pods) for g in p.groups] == [
+        ("rg-a", 5, "zone loss", (2, 2, 1)), ("rg-b", 5, "zone loss", (2, 2, 1))]
+    assert p.az_failure_tolerant and p.query_nodes == 10
+    assert p.pool("query") == sizing.PoolPlan("query", 10, 10, 24)
+    assert all(g.survives_zone_loss for g in p.groups)
+
+
+def test_plan_is_json_serialisable():
+    p = sizing.plan(_spread_only("prod"))
     data = json.loads(json.dumps(p.to_dict()))
     assert data["query_nodes"] == 6 and data["groups"][0]["name"] == "rg-a"
     summary = json.loads(json.dumps(p.summary()))
@@ -167,7 +182,7 @@ def _col(name: str, vectors: int, replicas: int = 1, groups=(), **extra) -> dict
 
 
 def test_chart_replicas_are_the_largest_group_need():
-    s = _with("prod", groups=[{"name": "big"}, {"name": "small"}],
+    s = _spread_only("prod", groups=[{"name": "big"}, {"name": "small"}],
               collections=[_col("a", 60_000_000, 1, ["big"]), _col("b", 1_000_000, 1, ["small"])])
     p = sizing.plan(s)
     need = {g.name: g.nodes_needed for g in p.groups}
@@ -188,7 +203,7 @@ def test_replicas_in_one_group_each_get_their_own_nodes():
 
 
 def test_group_floor_from_min_nodes_and_query_node_replicas():
-    p = sizing.plan(_with("prod", groups=[{"name": "rg-a", "minNodes": 4}, {"name": "rg-b"}]))
+    p = sizing.plan(_spread_only("prod", groups=[{"name": "rg-a", "minNodes": 4}, {"name": "rg-b"}]))
     assert p.query_node_replicas == 4 and p.groups[0].limited_by == "minNodes"
     p = sizing.plan(_with(milvus__components={"queryNode": {"replicas": 2}}))
     assert p.query_nodes == 2 and p.groups[0].limited_by == "milvus.components.queryNode.replicas"
