@@ -39,6 +39,8 @@ def load_settings(raw: Mapping[str, Any], region: str | None) -> Settings:
         if key == "nodePools" and isinstance(raw[key], Mapping):
             for name, pool in raw[key].items():
                 pools[name] = _parse(_POOLS, {name: pool}, problems, "nodePools")
+                if pools[name] is None:
+                    problems.extend(_salvaged_pool_problems(name, pool))
             parsed[key] = pools if None not in pools.values() else None
         else:
             parsed[key] = _parse(_SECTIONS[key], raw[key], problems, key)
@@ -61,6 +63,27 @@ def load_settings(raw: Mapping[str, Any], region: str | None) -> Settings:
 _SECTIONS = {name: Settings.model_fields[field].annotation for field, name in
              ((f, Settings.model_fields[f].alias or f) for f in Settings.model_fields) if name in TOP_LEVEL_KEYS}
 _POOLS = Settings.model_fields["node_pools"].annotation
+
+
+def _salvaged_pool_problems(name: str, pool: Any) -> list[Problem]:
+    """A pool with a malformed key still gets its instance types checked: parse it again without the keys that
+    failed and, if `instanceTypes` and `nvme` survived, check those (checks across other keys could be misled by
+    the defaults that replace the dropped ones)."""
+    if not isinstance(pool, Mapping):
+        return []
+    try:
+        TypeAdapter(_POOLS).validate_json(json.dumps({name: pool}), strict=True)
+        return []
+    except ValidationError as err:
+        bad = {e["loc"][1] for e in err.errors() if len(e["loc"]) > 1}
+    if "instanceTypes" in bad or "nvme" in bad or name in bad:
+        return []
+    kept = {k: v for k, v in pool.items() if k not in bad}
+    try:
+        parsed = TypeAdapter(_POOLS).validate_json(json.dumps({name: kept}), strict=True)
+    except ValidationError:
+        return []
+    return list(_check_instance_types(f"nodePools.{name}", parsed[name]))
 
 
 def _parse(annotation: Any, value: Any, problems: list[Problem], section: str) -> Any:
@@ -213,8 +236,21 @@ def _check_pools(s: Settings) -> Iterator[Problem]:
 
 
 def _check_pool(name: str, pool: NodePoolSettings) -> Iterator[Problem]:
-    catalog = load_catalog()
     where = f"nodePools.{name}"
+    yield from _check_instance_types(where, pool)
+    if pool.min_size > pool.max_size:
+        yield Problem(f"{where}.minSize", f"minSize {pool.min_size} is larger than maxSize {pool.max_size}; "
+                                          f"raise maxSize or lower minSize")
+    if pool.desired_size is not None and not pool.min_size <= pool.desired_size <= pool.max_size:
+        yield Problem(f"{where}.desiredSize", f"{pool.desired_size} is outside minSize..maxSize "
+                                              f"({pool.min_size}..{pool.max_size})")
+    duplicates = {t.key for t in pool.taints if sum(u.key == t.key and u.effect == t.effect for u in pool.taints) > 1}
+    for key in sorted(duplicates):
+        yield Problem(f"{where}.taints", f"taint '{key}' is listed twice with the same effect; keep one")
+
+
+def _check_instance_types(where: str, pool: NodePoolSettings) -> Iterator[Problem]:
+    catalog = load_catalog()
     known = []
     for i, itype in enumerate(pool.instance_types):
         info = catalog.get(itype)
@@ -235,15 +271,6 @@ def _check_pool(name: str, pool: NodePoolSettings) -> Iterator[Problem]:
         listing = ", ".join(f"{t.name} ({t.arch})" for t in known)
         yield Problem(f"{where}.instanceTypes", f"mixes CPU architectures ({listing}); one node group runs one AMI, "
                                                 f"so use types of a single architecture")
-    if pool.min_size > pool.max_size:
-        yield Problem(f"{where}.minSize", f"minSize {pool.min_size} is larger than maxSize {pool.max_size}; "
-                                          f"raise maxSize or lower minSize")
-    if pool.desired_size is not None and not pool.min_size <= pool.desired_size <= pool.max_size:
-        yield Problem(f"{where}.desiredSize", f"{pool.desired_size} is outside minSize..maxSize "
-                                              f"({pool.min_size}..{pool.max_size})")
-    duplicates = {t.key for t in pool.taints if sum(u.key == t.key and u.effect == t.effect for u in pool.taints) > 1}
-    for key in sorted(duplicates):
-        yield Problem(f"{where}.taints", f"taint '{key}' is listed twice with the same effect; keep one")
 
 
 def _required_roles(s: Settings) -> list[str]:

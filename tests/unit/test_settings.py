@@ -154,3 +154,13 @@ def test_defaults_are_declared_once_and_apply():
     assert settings.node_pools["all"].metadata_hop_limit == 1
     with pytest.raises(Exception):
         settings.network.az_count = 4  # frozen
+
+
+def test_a_malformed_key_does_not_hide_the_pools_instance_type_problems():
+    config = stack_document("dev")
+    _set("nodePools.milvus.taints.0.effect", "NoSchedule")(config)
+    _set("nodePools.milvus.instanceTypes", ["m6id.2xlarge", "m7i.xlarge"])(config)
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("milvus-eks:")}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(raw, "us-west-2")
+    assert set(caught.value.paths()) == {"nodePools.milvus.taints[0].effect", "nodePools.milvus.instanceTypes[1]"}
