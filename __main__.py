@@ -9,14 +9,17 @@ from components.eks_cluster import EksCluster, EksClusterArgs
 from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
 from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
 from components.monitoring import Monitoring, MonitoringArgs
+from components.namespace_quota import NamespaceQuota, NamespaceQuotaArgs, PriorityClasses
 from components.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
+from components.workloads import require_capacity
 from stacks import sizing
 from stacks.config import load_from_pulumi
 
 settings = load_from_pulumi()
 plan = sizing.plan(settings)
+capacity = require_capacity(settings, plan)  # quotas and pools; raises before anything exists
 namer = Namer(pulumi.get_stack())
 
 aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
@@ -38,15 +41,23 @@ pools = {
 addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
+priorities = PriorityClasses("priorities", pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
+                                                                  depends_on=[addons]))
 milvus_shape = {"query_node_replicas": plan.query_node_replicas,
                 "streaming_node_replicas": plan.streaming_node_replicas, "resource_groups": plan.resource_groups}
 milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
                                                    oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
-                                              depends_on=[addons]))
+                                              depends_on=[addons, priorities]))
 monitoring = (Monitoring("monitoring", MonitoringArgs(settings, plan),
-                         pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[addons]))
+                         pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
+                                                depends_on=[addons, priorities]))
               if settings.monitoring.enabled else None)
+namespaces = {milvus.namespace: milvus.namespace_resource,
+              **({monitoring.namespace: monitoring.namespace_resource} if monitoring else {})}
+quotas = [NamespaceQuota(f"quota-{q.namespace}", NamespaceQuotaArgs(settings, q, namespaces.get(q.namespace)),
+                         pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
+          for q in capacity.quotas]
 topology = MilvusTopology("topology", MilvusTopologyArgs(settings, plan, milvus.endpoint, milvus.root_secret_name,
                                                        milvus.release),
                           pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
@@ -62,5 +73,6 @@ pulumi.export(outputs.MILVUS_ROLE_ARN, milvus.role_arn)
 pulumi.export(outputs.MILVUS_ROOT_SECRET, milvus.root_secret_name)
 pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
 pulumi.export(outputs.PLAN, plan.summary())
+pulumi.export(outputs.CAPACITY, capacity.summary())
 if monitoring is not None:
     pulumi.export(outputs.GRAFANA_ADMIN_SECRET, f"{monitoring.namespace}/{monitoring.grafana_admin_secret}")

@@ -4,13 +4,14 @@ in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Dec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import milvus_values as mv
+from components import helm_postrender, milvus_values as mv
 from components.eks_cluster import assume_role_policy
 from components.naming import Namer
 from components.options import inherited_dependencies
@@ -46,6 +47,7 @@ class MilvusCluster(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str] | None
     role_arn: pulumi.Output[str] | None
     release: k8s.helm.v3.Release
+    namespace_resource: k8s.core.v1.Namespace
 
     def __init__(self, name: str, args: MilvusClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:milvus:MilvusCluster", name, None, opts)
@@ -91,6 +93,8 @@ class MilvusCluster(pulumi.ComponentResource):
             cleanup_on_fail=True,
             timeout=HELM_TIMEOUT_SECONDS,
             max_history=10,
+            # The chart has no priorityClassName key for Milvus components; Helm pipes its manifests through this.
+            postrender=str(Path(helm_postrender.__file__).resolve()),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready,
                                                                  *inherited_dependencies(opts)]),
         )
@@ -105,6 +109,7 @@ class MilvusCluster(pulumi.ComponentResource):
                                             metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
 
         self.namespace = m.namespace
+        self.namespace_resource = namespace
         self.endpoint = mv.endpoint(m.release_name, m.namespace)
         self.root_secret_name = secret_manifest["metadata"]["name"]
         self.root_password = pulumi.Output.secret(password.result)

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.helm_postrender import SERVING
 from components.milvus_values import ROOT_PASSWORD_KEY
 from components.naming import POOL_LABEL, k8s_labels
 from components.node_pool import pool_tolerations
@@ -125,6 +126,7 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
                 "metadata": {"labels": k8s_labels("milvus-topology")},
                 "spec": {
                     "restartPolicy": "Never",
+                    "priorityClassName": SERVING,
                     "automountServiceAccountToken": False,
                     "nodeSelector": {POOL_LABEL: pool},
                     "tolerations": pool_tolerations(settings.node_pools[pool]),

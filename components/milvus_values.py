@@ -13,11 +13,13 @@ from typing import Any, Mapping
 
 import yaml
 
+from components.helm_postrender import CONTROL
 from components.naming import POOL_LABEL, k8s_labels
 from components.node_pool import pool_tolerations
 from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, cpu, memory
 from stacks.settings import ResourceList, Resources, Settings
+from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MILLICPU
 from stacks.versions import MILVUS_IMAGE_REPOSITORY
 
 CHART_NAME = "milvus"
@@ -60,14 +62,20 @@ DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
              "limits": {"cpu": "2", "memory": "6Gi", "ephemeral-storage": "5Gi"}},
     "woodpecker": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     "minio": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    # Pulsar v3 parts: the chart's requests (V:779-1031) with limits above their JVM heaps (PULSAR_MEM).
+    "pulsarZookeeper": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+    "pulsarBookkeeper": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "12Gi"}},
+    "pulsarAutorecovery": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                           "limits": {"cpu": "500m", "memory": "512Mi"}},
+    "pulsarBroker": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "12Gi"}},
+    "pulsarProxy": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "3Gi"}},
 }
-
-# What the node-level DaemonSets take from every node before a query node gets it: aws-node (vpc-cni + network
-# policy agent), kube-proxy, eks-pod-identity-agent, ebs-csi-node (3 containers) and prometheus-node-exporter.
-# Their requests are small (tens of millicores, 20–150 MiB each); these figures round their sum up with headroom
-# for their actual usage, which is what matters for a query node whose limit equals its request.
-DAEMONSET_OVERHEAD_MILLICPU = 500
-DAEMONSET_OVERHEAD_MEMORY_BYTES = 1536 * MIB
+# Pods and volumes of the stateful subcharts, made explicit so the namespace quota counts them exactly
+# (chart defaults: Pulsar V:779-1031; MinIO distributed mode, 4 replicas of 500Gi, V:656-690).
+PULSAR_REPLICAS = {"zookeeper": 3, "bookkeeper": 3, "autorecovery": 1, "broker": 2, "proxy": 2}
+PULSAR_VOLUMES_GI = {"zookeeper": {"data": 20}, "bookkeeper": {"journal": 100, "ledgers": 200}}
+MINIO_REPLICAS = 4
+MINIO_VOLUME_GI = 500
 
 # Local disk the query node may not claim: container images and pod logs share the kubelet root (on NVMe pools the
 # RAID0 array), and the kubelet evicts pods when imagefs.available < 15% (kubelet default hard eviction thresholds).
@@ -318,7 +326,7 @@ def _message_queue(settings: Settings) -> dict[str, Any]:
             "woodpecker": {"enabled": False},
             "pulsar": {"enabled": False},
             "kafka": {"enabled": False},
-            "pulsarv3": {"enabled": True, **{part: dict(mq) for part in PULSAR_PARTS}},
+            "pulsarv3": {"enabled": True, **{part: {**mq, **_pulsar_sizes().get(part, {})} for part in PULSAR_PARTS}},
         }
     return {
         # Woodpecker embedded in the streaming nodes, its log on the object store (V:79-84). `woodpecker.enabled`
@@ -332,13 +340,24 @@ def _message_queue(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _pulsar_sizes() -> dict[str, Any]:
+    sizes: dict[str, Any] = {}
+    for part, count in PULSAR_REPLICAS.items():
+        sizes[part] = {"replicaCount": count,
+                       "resources": merge_resources(DEFAULT_RESOURCES[f"pulsar{part.title()}"], Resources())}
+        if part in PULSAR_VOLUMES_GI:
+            sizes[part]["volumes"] = {v: {"size": f"{gi}Gi"} for v, gi in PULSAR_VOLUMES_GI[part].items()}
+    return sizes
+
+
 def _object_storage(settings: Settings, bucket_name: str | None) -> dict[str, Any]:
     if settings.milvus.object_storage == "minio":
         return {
             "externalS3": {"enabled": False},
-            "minio": {"enabled": True, **placement(settings, "minio"),
+            "minio": {"enabled": True, **placement(settings, "minio"), "replicas": MINIO_REPLICAS,
                       "resources": merge_resources(DEFAULT_RESOURCES["minio"], Resources()),
-                      "persistence": {"enabled": True, "storageClass": GP3_STORAGE_CLASS}},
+                      "persistence": {"enabled": True, "storageClass": GP3_STORAGE_CLASS,
+                                      "size": f"{MINIO_VOLUME_GI}Gi"}},
         }
     if not bucket_name:
         raise ValueError("object storage is s3 but no bucket name was given")
@@ -380,6 +399,8 @@ def _etcd(settings: Settings) -> dict[str, Any]:
             {"name": "ETCD_ELECTION_TIMEOUT", "value": "2500"},
         ],
         "resources": merge_resources(DEFAULT_RESOURCES["etcd"], etcd.resources),
+        # The Milvus components get theirs from the post-renderer (the chart has no key); etcd has one.
+        "priorityClassName": CONTROL,
         **placement(settings, "etcd"),
         "topologySpreadConstraints": [_spread(labels, "topology.kubernetes.io/zone")],
         # The parent chart turns the subchart's PDB off (V:720-721); a quorum of 3 survives one voluntary eviction.

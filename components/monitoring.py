@@ -58,6 +58,7 @@ class Monitoring(pulumi.ComponentResource):
     namespace: str
     grafana_admin_secret: str
     grafana_password: pulumi.Output[str]
+    namespace_resource: k8s.core.v1.Namespace
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:monitoring:Monitoring", name, None, opts)
@@ -101,6 +102,7 @@ class Monitoring(pulumi.ComponentResource):
                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
 
         self.namespace = m.namespace
+        self.namespace_resource = ns
         self.grafana_admin_secret = GRAFANA_ADMIN_SECRET
         self.grafana_password = pulumi.Output.secret(password.result)
         self.register_outputs({"namespace": self.namespace, "grafanaAdminSecret": self.grafana_admin_secret})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from components.helm_postrender import MONITORING as PRIORITY_CLASS
 from components.naming import POOL_LABEL, k8s_labels
 from stacks.settings import Settings
 
@@ -25,11 +26,15 @@ DEFAULT_RESOURCES: Mapping[str, dict[str, dict[str, str]]] = {
     "operator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "300m", "memory": "256Mi"}},
     "configReloader": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
     "webhookPatch": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
+    # Grafana's init-chown-data (runs with persistence; grafana values.yaml initChownData.enabled true).
+    "grafanaInitChownData": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                             "limits": {"cpu": "100m", "memory": "64Mi"}},
 }
 
 
 def _placement(settings: Settings, tolerations: list[dict[str, str]]) -> dict[str, Any]:
-    return {"nodeSelector": {POOL_LABEL: settings.pool_for("monitoring")}, "tolerations": tolerations}
+    return {"nodeSelector": {POOL_LABEL: settings.pool_for("monitoring")}, "tolerations": tolerations,
+            "priorityClassName": PRIORITY_CLASS}
 
 
 def render_kps_values(settings: Settings, tolerations: list[dict[str, str]],
@@ -68,6 +73,7 @@ def render_kps_values(settings: Settings, tolerations: list[dict[str, str]],
         "grafana": {
             **place,
             "resources": r["grafana"],
+            "initChownData": {"resources": r["grafanaInitChownData"]},
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {
                 "resources": r["grafanaSidecar"],
@@ -81,7 +87,8 @@ def render_kps_values(settings: Settings, tolerations: list[dict[str, str]],
                                "metricLabelsAllowlist": list(ksm_label_allowlist)},
         # The exporter must run on every node, NVMe pools included, whatever their taints (its default tolerates
         # NoSchedule only).
-        "prometheus-node-exporter": {"resources": r["nodeExporter"], "tolerations": [{"operator": "Exists"}]},
+        "prometheus-node-exporter": {"resources": r["nodeExporter"], "tolerations": [{"operator": "Exists"}],
+                                     "priorityClassName": PRIORITY_CLASS},
     }
 
 

@@ -19,3 +19,6 @@ PLAN = "plan"
 """The capacity plan summary (stacks/sizing.py `Plan.summary`): query nodes per resource group, pool sizes."""
 GRAFANA_ADMIN_SECRET = "grafanaAdminSecret"
 """`<namespace>/<name>` of the Secret with Grafana's admin user and generated password."""
+CAPACITY = "capacity"
+"""Per namespace: planned requests/limits (with rolling-update surge) vs the ResourceQuota; per pool: requested vs
+allocatable at max size."""

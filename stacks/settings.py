@@ -320,11 +320,20 @@ class TopologySettings(Model):
 
 
 class PinnedQuota(Model):
+    """ResourceQuota values to use instead of the computed ones; unset keys stay computed."""
+
     requests_cpu: Quantity | None = None
     requests_memory: Quantity | None = None
     limits_cpu: Quantity | None = None
     limits_memory: Quantity | None = None
+    requests_ephemeral_storage: Quantity | None = None
+    limits_ephemeral_storage: Quantity | None = None
+    requests_storage: Quantity | None = None
+    """Total storage all PersistentVolumeClaims may request."""
+    persistentvolumeclaims: int | None = Field(None, ge=0)
     pods: int | None = Field(None, ge=1)
+    services_loadbalancers: int | None = Field(None, ge=0)
+    services_nodeports: int | None = Field(None, ge=0)
 
 
 class QuotaSettings(Model):
@@ -333,8 +342,10 @@ class QuotaSettings(Model):
     extra_namespaces: tuple[DnsLabel, ...] = ()
     pinned: dict[DnsLabel, PinnedQuota] = {}
     """Explicit quotas per namespace, used instead of the computed ones (must still admit the plan)."""
-    default_request: ResourceList = ResourceList(cpu="100m", memory="128Mi")
-    default_limit: ResourceList = ResourceList(cpu="500m", memory="512Mi")
+    default_request: ResourceList = ResourceList(cpu="100m", memory="128Mi", ephemeral_storage="256Mi")
+    """LimitRange default request for containers that set none (the quota counts every container)."""
+    default_limit: ResourceList = ResourceList(cpu="500m", memory="512Mi", ephemeral_storage="1Gi")
+    """LimitRange default limit for containers that set none."""
 
 
 # ---------------------------------------------------------------------------------------------- monitoring

@@ -332,8 +332,23 @@ def render_data(value: Any, depth: int = 1, key: str = "") -> list[str]:
     return lines
 
 
+def render_capacity(capacity: Mapping[str, Any]) -> list[str]:
+    """Per namespace planned (and with rolling-update surge) vs quota; per pool requested vs allocatable."""
+    out = ["", "Namespace quotas vs plan (planned / with surge / quota)"]
+    for ns, keys in capacity.get("namespaces", {}).items():
+        out.append(f"  {ns}")
+        out += [f"    {key:<27} {v['planned']:>12} {v['withSurge']:>12} {v['quota']:>12}"
+                f"{'  (pinned)' if v.get('pinned') else ''}" for key, v in keys.items()]
+    out += ["", "Node pools at max size (requested incl. surge and DaemonSets / allocatable)"]
+    out += [f"  {name:<12} {p['maxNodes']:>3} × {p['instanceType']:<14} CPU {p['requestedCpu']:>9} / "
+            f"{p['allocatableCpu']:<9} memory {p['requestedMemory']:>10} / {p['allocatableMemory']}"
+            for name, p in capacity.get("pools", {}).items()]
+    return out
+
+
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
-                  quota: Mapping[str, Any], cost: Mapping[str, Any]) -> str:
+                  quota: Mapping[str, Any], cost: Mapping[str, Any],
+                  capacity: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
     out += ["", "Node pools (allocatable per node from the instance-type catalog; sizing uses the first type)"]
@@ -346,7 +361,9 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     out += ["", "Capacity plan"]
     out += render_data(plan) if plan else ["  (the program exports no capacity plan yet: node pools above are from "
                                            "the registered node groups)"]
-    if quota:
+    if capacity:
+        out += render_capacity(capacity)
+    elif quota:
         out += ["", "Namespace quotas (ResourceQuota hard limits)"]
         out += render_data(quota)
     out += ["", f"Monthly cost estimate (USD, {cost['pricedRegion']} list prices, {cost['hoursPerMonth']} h/month)"]
@@ -422,7 +439,11 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "warnings": cost["warnings"],
     }
     files = artifacts(graph, document, topology_mermaid(settings))
-    report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost)
+    from components import outputs as output_names
+
+    capacity = graph.outputs.get(output_names.CAPACITY)
+    report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
+                           normalize(capacity) if isinstance(capacity, Mapping) else None)
     return PlanResult(graph.stack, report, document, files)
 
 

@@ -69,6 +69,9 @@ def test_every_kubernetes_object_in_the_graph_is_valid(graph: Graph):
     objects = [r for r in graph.resources if r.custom and r.type.startswith("kubernetes:") and r.type not in SKIPPED
                and not r.type.startswith(CUSTOM_RESOURCE_GROUPS)]
     assert any(r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" for r in objects)
+    kinds = {r.type for r in objects}
+    assert {"kubernetes:core/v1:ResourceQuota", "kubernetes:core/v1:LimitRange",
+            "kubernetes:scheduling.k8s.io/v1:PriorityClass"} <= kinds
     for resource in objects:
         _validate(_ints(resource.inputs), version)
 

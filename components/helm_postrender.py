@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Helm post-renderer for the Milvus release: gives every pod a PriorityClass.
+
+The Milvus chart 5.0.19 has no priorityClassName key for its components (no template references one), so Helm
+pipes the rendered manifests through this script (`helm.v3.Release(postrender=...)`, Helm's --post-renderer):
+multi-document YAML on stdin, the same documents on stdout, with `spec.template.spec.priorityClassName` set on each
+Deployment, StatefulSet and Job that has none, chosen by the chart's `component` pod label. Pods of the subcharts
+(etcd, Pulsar, MinIO) hold the cluster's state and get the control class.
+
+This file is also imported by the program (components/namespace_quota.py, components/workloads.py): the classes and
+the mapping below are the one source for both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+CONTROL = "milvus-eks-control"
+SERVING = "milvus-eks-serving"
+MONITORING = "milvus-eks-monitoring"
+# Above the default (0) and below system-cluster-critical (2000000000): coordinators, etcd and streaming nodes
+# (the WAL) first, then the pods that serve and ingest, then monitoring.
+PRIORITY_VALUES = {CONTROL: 1_000_000, SERVING: 900_000, MONITORING: 500_000}
+# The chart's `component` pod label (T/_helpers.tpl + T/*-deployment.yaml) → class.
+MILVUS_COMPONENT_PRIORITY = {"mixcoord": CONTROL, "streamingnode": CONTROL, "querynode": SERVING,
+                             "datanode": SERVING, "proxy": SERVING}
+SUBCHART_PRIORITY = CONTROL
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+MILVUS_NAME_LABEL = ("app.kubernetes.io/name", "milvus")
+
+
+def priority_for(labels: dict) -> str:
+    if labels.get(MILVUS_NAME_LABEL[0]) == MILVUS_NAME_LABEL[1] and labels.get("component") in \
+            MILVUS_COMPONENT_PRIORITY:
+        return MILVUS_COMPONENT_PRIORITY[labels["component"]]
+    return SUBCHART_PRIORITY
+
+
+def add_priority(document: dict | None) -> dict | None:
+    if not isinstance(document, dict) or document.get("kind") not in WORKLOAD_KINDS:
+        return document
+    template = (document.get("spec") or {}).get("template") or {}
+    pod = template.get("spec")
+    if pod is None or pod.get("priorityClassName"):
+        return document
+    pod["priorityClassName"] = priority_for((template.get("metadata") or {}).get("labels") or {})
+    return document
+
+
+def main() -> int:
+    try:
+        import yaml
+    except ImportError:
+        # Helm runs this with whatever `python3` is first on PATH; the project's own interpreter has PyYAML.
+        venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+        if venv_python.exists() and Path(sys.executable).resolve() != venv_python.resolve():
+            os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
+        sys.stderr.write("helm_postrender: PyYAML is not importable; install it or run from the project venv\n")
+        return 1
+    documents = [add_priority(d) for d in yaml.safe_load_all(sys.stdin)]
+    yaml.safe_dump_all([d for d in documents if d is not None], sys.stdout, sort_keys=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
