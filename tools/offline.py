@@ -131,7 +131,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         handler = INVOKES.get(args.token)
         if handler is None:
-            raise NotImplementedError(f"invoke {args.token} is not mocked; add it to tools/offline.py INVOKES")
+            raise LookupError(f"invoke {args.token} is not mocked; add it to tools/offline.py INVOKES")
         return handler(args.args)
 
 
