@@ -14,12 +14,12 @@ from typing import Any, Mapping
 import yaml
 
 from components.helm_postrender import CONTROL
-from components.naming import POOL_LABEL, k8s_labels
+from components.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from components.node_pool import pool_tolerations
 from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, cpu, memory
 from stacks.settings import ResourceList, Resources, Settings
-from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MILLICPU
+from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MILLICPU, query_node_disk_limit
 from stacks.versions import MILVUS_IMAGE_REPOSITORY
 
 CHART_NAME = "milvus"
@@ -77,11 +77,6 @@ PULSAR_VOLUMES_GI = {"zookeeper": {"data": 20}, "bookkeeper": {"journal": 100, "
 MINIO_REPLICAS = 4
 MINIO_VOLUME_GI = 500
 
-# Local disk the query node may not claim: container images and pod logs share the kubelet root (on NVMe pools the
-# RAID0 array), and the kubelet evicts pods when imagefs.available < 15% (kubelet default hard eviction thresholds).
-IMAGE_AND_LOG_RESERVE_BYTES = 30 * GIB
-KUBELET_IMAGEFS_EVICTION_FRACTION = Decimal("0.15")
-
 # Node autoscalers cannot choose the zone of a multi-AZ managed node group, so a hard zone constraint can leave a
 # pod pending forever; spread as well as the nodes allow and rely on per-node anti-affinity for the hard rule.
 ZONE_SPREAD_WHEN_UNSATISFIABLE = "ScheduleAnyway"
@@ -100,13 +95,6 @@ def rollout_strategy(component: str, pods: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- names
-
-
-def fullname(release: str) -> str:
-    """The chart's `milvus.fullname`: the release name if it contains "milvus", else `<release>-milvus`
-    (T/_helpers.tpl:14-25). Every Deployment, the proxy Service and the ConfigMap are named from it."""
-    name = release if CHART_NAME in release else f"{release}-{CHART_NAME}"
-    return name[:63].rstrip("-")
 
 
 def service_account_name(release: str) -> str:
@@ -143,14 +131,6 @@ def merge_resources(defaults: Mapping[str, Mapping[str, str]], configured: Resou
     }
 
 
-def query_node_disk_bytes(settings: Settings) -> int:
-    """The local disk a query node's emptyDir lives on: the NVMe array on NVMe pools, else the root volume."""
-    pool = settings.node_pools[settings.pool_for("queryNode")]
-    if pool.nvme:
-        return load_catalog()[pool.instance_types[0]].nvme_bytes
-    return pool.root_volume_gb * GIB
-
-
 def query_node_resources(settings: Settings) -> dict[str, dict[str, str]]:
     """One query node per node: it gets the node's allocatable CPU and memory minus the DaemonSets, and its local
     disk minus what images, logs and the eviction threshold need. Requests equal limits (Guaranteed QoS), so the
@@ -162,16 +142,15 @@ def query_node_resources(settings: Settings) -> dict[str, dict[str, str]]:
     node = load_catalog()[pool.instance_types[0]]
     millicpu = node.alloc_millicpu - DAEMONSET_OVERHEAD_MILLICPU
     memory_bytes = node.alloc_memory_bytes - DAEMONSET_OVERHEAD_MEMORY_BYTES
-    disk = Decimal(query_node_disk_bytes(settings))
-    disk_bytes = int(disk * (1 - KUBELET_IMAGEFS_EVICTION_FRACTION)) - IMAGE_AND_LOG_RESERVE_BYTES
+    disk_bytes = query_node_disk_limit(settings)
     if millicpu <= 0 or memory_bytes <= 0 or disk_bytes < GIB:
         raise ValueError(f"instance type {node.name} of pool {settings.pool_for('queryNode')!r} is too small for a "
                          f"query node ({millicpu}m CPU, {memory_bytes} bytes memory, {disk_bytes} bytes disk left)")
     sized = {
         "cpu": cpu(Decimal(millicpu) / 1000),
         "memory": memory(memory_bytes),
-        # Whole GiB, rounded down: the chart passes the limit to Milvus in GiB (divisor 1Gi, rounded up by the
-        # downward API), so a whole number keeps Milvus' disk budget inside the limit.
+        # Whole GiB (stacks.sizing.query_node_disk_limit): the chart passes the limit to Milvus in GiB (divisor 1Gi,
+        # rounded up by the downward API), so a whole number keeps Milvus' disk budget inside the limit.
         "ephemeral-storage": f"{disk_bytes // GIB}Gi",
     }
     return merge_resources({"requests": sized, "limits": sized}, settings.milvus.components.query_node.resources)

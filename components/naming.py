@@ -48,3 +48,11 @@ def k8s_labels(component: str, extra: Mapping[str, str] | None = None) -> dict[s
 
 def role_label(role: str) -> str:
     return f"{ROLE_LABEL_PREFIX}{role}"
+
+
+def milvus_fullname(release: str) -> str:
+    """The Milvus chart's `milvus.fullname` (default nameOverride/fullnameOverride): the release name if it contains
+    "milvus", else `<release>-milvus`, cut to 63 characters (zilliztech/milvus-helm charts/milvus/templates/
+    _helpers.tpl:14-25). Deployments, the proxy Service and the ConfigMap are named from it."""
+    name = release if "milvus" in release else f"{release}-milvus"
+    return name[:63].rstrip("-")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from components.naming import milvus_fullname
 from monitoring.thresholds import AlertThresholds
 
 DEFAULT_RESOURCE_GROUP = "__default_resource_group"
@@ -80,12 +81,6 @@ class Alert:
 
 
 # ---- label and selector helpers (shared with dashboards.py) -------------------------------------------------
-
-
-def milvus_fullname(release: str) -> str:
-    """The chart's `milvus.fullname` with default nameOverride/fullnameOverride."""
-    name = release if "milvus" in release else f"{release}-milvus"
-    return name[:63].rstrip("-")
 
 
 def target_label_name(key: str) -> str:

@@ -234,12 +234,22 @@ def streaming_units(query_vcpus: int) -> int:
     return max(1, math.ceil(query_vcpus / QUERY_VCPU_PER_STREAMING_UNIT))
 
 
-def query_node_disk_limit(settings: Settings, node: InstanceType) -> int:
-    """The query node's ephemeral-storage limit on an NVMe pool, whole GiB (`LOCAL_STORAGE_SIZE` is in GiB)."""
+def query_node_disk_bytes(settings: Settings) -> int:
+    """The local disk a query node's emptyDir lives on: the NVMe array on NVMe pools, else the root volume."""
+    pool = settings.node_pools[settings.pool_for("queryNode")]
+    if pool.nvme:
+        return load_catalog()[pool.instance_types[0]].nvme_bytes
+    return pool.root_volume_gb * GIB
+
+
+def query_node_disk_limit(settings: Settings) -> int:
+    """The query node's ephemeral-storage limit, whole GiB (`LOCAL_STORAGE_SIZE` is in GiB): what its disk leaves
+    after images, logs and the kubelet's eviction threshold, unless the stack file sets it."""
     limit = settings.milvus.components.query_node.resources.limits.ephemeral_storage
     if limit is not None:
         return int(parse_quantity(limit))
-    usable = int(node.nvme_bytes * (1 - KUBELET_IMAGEFS_EVICTION_FRACTION)) - IMAGE_AND_LOG_RESERVE_BYTES
+    disk = query_node_disk_bytes(settings)
+    usable = int(disk * (1 - KUBELET_IMAGEFS_EVICTION_FRACTION)) - IMAGE_AND_LOG_RESERVE_BYTES
     return max(0, usable // GIB * GIB)
 
 
@@ -276,7 +286,7 @@ def _query_shape(settings: Settings) -> tuple[str, NodeShape]:
     limit = query_node_memory_limit(settings, node)
     # Milvus fills LOCAL_STORAGE_SIZE up to queryNode.maxDiskUsagePercentage. Without NVMe, DiskANN and mmap are
     # not planned (the emptyDir would sit on the EBS root volume).
-    disk = query_node_disk_limit(settings, node) * MAX_DISK_USAGE if pool.nvme else 0
+    disk = query_node_disk_limit(settings) * MAX_DISK_USAGE if pool.nvme else 0
     return pool_name, NodeShape(
         instance_type=node.name, vcpu=node.vcpu, memory_limit_bytes=limit,
         usable_memory_bytes=int(limit * OVERLOADED_MEMORY_THRESHOLD), local_disk_bytes=int(disk))
