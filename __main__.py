@@ -10,7 +10,7 @@ from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
 from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace_quota import NamespaceQuota, NamespaceQuotaArgs, PriorityClasses
-from components.naming import PROJECT, Namer
+from render.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
 from components.workloads import require_capacity

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.eks_cluster import assume_role_policy
-from components.naming import Namer, k8s_labels
+from render.iam import assume_role_policy
+from render.naming import Namer, k8s_labels
 from components.options import inherited_dependencies
 
 ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")

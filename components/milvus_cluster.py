@@ -11,9 +11,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import helm_postrender, milvus_values as mv
-from components.eks_cluster import assume_role_policy
-from components.naming import Namer
+from render import helm_postrender, milvus_values as mv
+from render.iam import assume_role_policy
+from render.naming import Namer
 from components.options import inherited_dependencies
 from stacks.settings import Settings
 from stacks.versions import MILVUS_CHART_REPO

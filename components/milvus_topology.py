@@ -17,10 +17,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm_postrender import SERVING
-from components.milvus_values import ROOT_PASSWORD_KEY
-from components.naming import POOL_LABEL, k8s_labels
-from components.node_pool import pool_tolerations
+from render.helm_postrender import SERVING
+from render.milvus_values import ROOT_PASSWORD_KEY
+from render.naming import POOL_LABEL, k8s_labels
+from render.naming import pool_tolerations
 from stacks import sizing
 from stacks.settings import Settings
 from stacks.sizing import Plan

@@ -10,13 +10,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.monitoring_values import (
+from render.monitoring_values import (
     DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, RELEASE, etcd_pod_monitor, milvus_service_monitor, render_kps_values)
-from components.naming import NVME_LABEL, k8s_labels
-from components.node_pool import pool_tolerations
+from render.naming import NVME_LABEL, k8s_labels
+from render.naming import pool_tolerations
 from components.options import inherited_dependencies
-from monitoring.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
-from monitoring.rules import RuleContext, render_rules
+from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
+from render.rules import RuleContext, render_rules
 from stacks import versions
 from stacks.settings import Settings
 from stacks.sizing import Plan

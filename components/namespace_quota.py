@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm_postrender import PRIORITY_VALUES
-from components.naming import k8s_labels
+from render.helm_postrender import PRIORITY_VALUES
+from render.naming import k8s_labels
 from stacks.capacity import NamespaceQuotaPlan, quantity
 from stacks.quantity import MIB
 from stacks.settings import ResourceList, Settings

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import Namer
+from render.naming import Namer
 from stacks.errors import ConfigError, Problem
 from stacks.network_plan import plan_subnets
 from stacks.settings import NetworkSettings

@@ -7,28 +7,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import NVME_LABEL, POOL_LABEL, Namer, role_label
-from components.user_data import encode, render_nvme_user_data
+from render.naming import Namer, pool_labels
+from render.user_data import encode, render_nvme_user_data
 from stacks.catalog import load_catalog
 from stacks.settings import NodePoolSettings
 
 AMI_TYPES = {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
-
-
-def pool_labels(name: str, pool: NodePoolSettings) -> dict[str, str]:
-    """User labels first; the pool/role/NVMe labels that placement selects on are owned here and win."""
-    return {
-        **pool.labels,
-        POOL_LABEL: name,
-        NVME_LABEL: "true" if pool.nvme else "false",
-        **{role_label(role): "true" for role in pool.roles},
-    }
-
-
-def pool_tolerations(pool: NodePoolSettings) -> list[dict[str, str]]:
-    """Kubernetes tolerations matching the pool's taints (EKS spells effects NO_SCHEDULE, Kubernetes NoSchedule)."""
-    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-    return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": effects[t.effect]} for t in pool.taints]
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from components import milvus_topology, milvus_values as mv, monitoring_values as kps
-from components.helm_postrender import priority_for
-from components.node_pool import pool_tolerations
+from components import milvus_topology
+from render import milvus_values as mv, monitoring_values as kps
+from render.helm_postrender import priority_for
+from render.naming import pool_tolerations
 from stacks import capacity
 from stacks.capacity import CapacityReport, Container, Workload, amounts
 from stacks.quantity import parse_quantity

@@ -39,7 +39,7 @@ DEFAULT_PROTECTED_STACKS = ("prod",)
 DEFAULT_WORKLOAD_NAMESPACES = ("milvus", "monitoring")
 
 # Chart components that run pods, with the condition (over the release values) under which they do.
-# Keys of Milvus chart 5.0.19 and kube-prometheus-stack 88.5.3 (components/data/*_keys.txt list every key).
+# Keys of Milvus chart 5.0.19 and kube-prometheus-stack 88.5.3 (render/data/*_keys.txt list every key).
 HELM_COMPONENTS: dict[str, tuple[tuple[str, Callable[[Mapping[str, Any]], bool]], ...]] = {
     "milvus": (
         ("mixCoordinator", lambda v: _get(v, "mixCoordinator.enabled", True) is not False),

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from monitoring.thresholds import AlertThresholds
+from stacks.thresholds import AlertThresholds
 from stacks import versions
 from stacks.quantity import parse_quantity
 

@@ -52,7 +52,7 @@ DEFAULT_RESOURCE_GROUP = "__default_resource_group"
 
 # What the DaemonSets on every node (aws-node, kube-proxy, eks-pod-identity-agent, ebs-csi-node, node-exporter)
 # take out of a node's allocatable before the query node gets it, with headroom for their real usage. The plan
-# and the query node's resources (components/milvus_values.py) must use the same figures; this is their home.
+# and the query node's resources (render/milvus_values.py) must use the same figures; this is their home.
 DAEMONSET_OVERHEAD_MILLICPU = 500
 DAEMONSET_OVERHEAD_MEMORY_BYTES = 1536 * MIB
 # Local disk the query node may not claim: images and pod logs share the kubelet root (the NVMe RAID0), and the

@@ -1,7 +1,7 @@
 """Every chart and image version the program deploys, pinned in one place.
 
 Stack files may override the chart/image versions through settings; these are the defaults and the versions the
-committed key lists (components/data/*_keys.txt) and golden files were made from.
+committed key lists (render/data/*_keys.txt) and golden files were made from.
 """
 
 # zilliztech/milvus-helm charts/milvus/Chart.yaml

@@ -157,7 +157,7 @@ def render_tree(root: ComponentNode) -> list[str]:
 
 def node_pools(graph: Any) -> dict[str, dict[str, Any]]:
     """Per pool, from the node groups as registered: types, capacity, sizes, roles and what one node offers."""
-    from components.naming import NVME_LABEL, POOL_LABEL, ROLE_LABEL_PREFIX
+    from render.naming import NVME_LABEL, POOL_LABEL, ROLE_LABEL_PREFIX
     from stacks.catalog import load_catalog
 
     catalog = load_catalog()
@@ -402,8 +402,8 @@ def _stack_settings(stack: str | Path) -> Any:
 
 def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
     """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
-    from stacks.cost import estimate, inventory_from_resources
-    from stacks.pricing import load_price_table
+    from reports.cost import estimate, inventory_from_resources
+    from reports.pricing import load_price_table
     from tools.offline import run_program
 
     if graph is None:

@@ -2,7 +2,7 @@
 
 Each expression must parse and evaluate (an error status from /api/v1/query fails the test), and every metric
 name it uses must exist in Milvus' real /metrics, unless it is in one of the two hand-checked lists in
-monitoring/metrics_26_only.py (names only Milvus 2.6 exports; Kubernetes/node/etcd exporters).
+render/metrics_26_only.py (names only Milvus 2.6 exports; Kubernetes/node/etcd exporters).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.dashboards import render_capacity, render_overview
-from monitoring.metrics_26_only import EXTERNAL_METRICS, MILVUS_26_ONLY
-from monitoring.rules import render_rules, target_label_name
-from monitoring.thresholds import AlertThresholds
+from render.dashboards import render_capacity, render_overview
+from render.metrics_26_only import EXTERNAL_METRICS, MILVUS_26_ONLY
+from render.rules import render_rules, target_label_name
+from stacks.thresholds import AlertThresholds
 from tests.monitoring.example import EXAMPLE_CONTEXT, EXAMPLE_PLANNED_MEMORY
 from tests.monitoring.promql import dashboard_exprs, metric_names, substitute_grafana_variables
 

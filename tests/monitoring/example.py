@@ -1,6 +1,6 @@
 """The fixed context the golden files and the promtool cases are rendered from."""
 
-from monitoring.rules import RuleContext
+from render.rules import RuleContext
 
 EXAMPLE_CONTEXT = RuleContext(
     milvus_namespace="milvus",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.chart_keys import format_path, load_key_paths, parse_path, unknown_keys
+from render.chart_keys import format_path, load_key_paths, parse_path, unknown_keys
 from stacks import versions
 
-DATA = Path(__file__).resolve().parents[2] / "components" / "data"
+DATA = Path(__file__).resolve().parents[2] / "render" / "data"
 MILVUS_KEYS = DATA / "milvus_chart_keys.txt"
 KPS_KEYS = DATA / "kube_prometheus_stack_keys.txt"
 

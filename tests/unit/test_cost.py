@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.cost import (
+from reports.cost import (
     SPOT_DISCOUNT,
     ClusterItem,
     Inventory,
@@ -13,7 +13,7 @@ from stacks.cost import (
     helm_volume_claims,
     inventory_from_resources,
 )
-from stacks.pricing import HOURS_PER_MONTH, PriceNotFound, load_price_table
+from reports.pricing import HOURS_PER_MONTH, PriceNotFound, load_price_table
 from tests.conftest import stack_document
 from tools.offline import Graph
 from tools.plan import _stack_settings

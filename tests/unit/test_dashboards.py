@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.dashboards import (
+from render.dashboards import (
     KSM_NODEGROUP_ALLOWLIST_ENTRY,
     NODEGROUP,
     ksm_metric_labels_allowlist,
     render_capacity,
     render_overview,
 )
-from monitoring.metrics_26_only import EXTERNAL_METRICS, MILVUS_26_ONLY
-from monitoring.rules import render_rules
-from monitoring.thresholds import AlertThresholds
+from render.metrics_26_only import EXTERNAL_METRICS, MILVUS_26_ONLY
+from render.rules import render_rules
+from stacks.thresholds import AlertThresholds
 from tests.monitoring.example import EXAMPLE_CONTEXT, EXAMPLE_PLANNED_MEMORY
 from tests.monitoring.promql import dashboard_exprs, metric_names, substitute_grafana_variables
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from components import outputs
-from components.naming import POOL_LABEL
-from components.user_data import render_nvme_user_data
+from render.naming import POOL_LABEL
+from render.user_data import render_nvme_user_data
 from stacks.catalog import load_catalog
 from tests.conftest import stack_document
 from tests.golden_files import assert_golden

@@ -10,7 +10,7 @@ import pytest
 from kubernetes_validate import utils as kv_utils
 from packaging.version import Version
 
-from components import milvus_values as mv
+from render import milvus_values as mv
 from stacks.settings import Settings
 from tests.unit.test_milvus_values import settings_for
 from tools.offline import Graph

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import pytest
 
 from components import outputs
-from components.naming import POOL_LABEL
+from render.naming import POOL_LABEL
 from stacks.catalog import load_catalog
 from stacks.quantity import parse_quantity
 from tests.conftest import as_engine_config, stack_document

@@ -8,7 +8,7 @@ import pytest
 
 from components import milvus_topology as mt
 from components import outputs
-from components.naming import POOL_LABEL
+from render.naming import POOL_LABEL
 from stacks import sizing
 from tests.conftest import as_engine_config, stack_document
 from tests.unit.test_k8s_schemas import _validate

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from hypothesis import given, settings as hyp_settings, strategies as st
 
-from components import milvus_values as mv
-from components.chart_keys import load_key_paths, unknown_keys
-from components.naming import POOL_LABEL
-from components.node_pool import pool_tolerations
+from render import milvus_values as mv
+from render.chart_keys import load_key_paths, unknown_keys
+from render.naming import POOL_LABEL
+from render.naming import pool_tolerations
 from stacks import sizing
 from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, parse_quantity
@@ -23,7 +23,7 @@ from stacks.validation import load_settings
 from tests.conftest import stack_document
 from tests.golden_files import assert_golden
 
-KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "components" / "data" / "milvus_chart_keys.txt")
+KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "render" / "data" / "milvus_chart_keys.txt")
 EXAMPLE_BUCKET = "milvus-eks-{stack}-milvus-example"
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from components import outputs
-from components.chart_keys import load_key_paths, unknown_keys
-from components.monitoring_values import (
+from render.chart_keys import load_key_paths, unknown_keys
+from render.monitoring_values import (
     DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, effective_selector, selects)
-from components.naming import POOL_LABEL
+from render.naming import POOL_LABEL
 from tools.offline import Graph, read_config, run_program, stack_file
 
-KEYS = load_key_paths("components/data/kube_prometheus_stack_keys.txt")
+KEYS = load_key_paths("render/data/kube_prometheus_stack_keys.txt")
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 

@@ -13,7 +13,7 @@ import pydantic
 import pytest
 import yaml
 
-from monitoring.rules import (
+from render.rules import (
     RuleContext,
     alert_names,
     ksm_label_name,
@@ -23,7 +23,7 @@ from monitoring.rules import (
     runbook_anchor,
     target_label_name,
 )
-from monitoring.thresholds import AlertThresholds
+from stacks.thresholds import AlertThresholds
 from tests.monitoring.example import EXAMPLE_CONTEXT
 from tests.monitoring.promql import metric_names
 

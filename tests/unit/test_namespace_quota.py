@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from components import helm_postrender
+from render import helm_postrender
 from stacks.quantity import parse_quantity
 from tests.unit.test_milvus_values import settings_for
 from tools.offline import Graph

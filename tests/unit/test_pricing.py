@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from stacks.pricing import DATA_DIR, PriceNotFound, PriceTable, load_price_table
+from reports.pricing import DATA_DIR, PriceNotFound, PriceTable, load_price_table
 
-CATALOG = DATA_DIR / "instance_types.csv"
+CATALOG = Path(__file__).resolve().parents[2] / "stacks" / "data" / "instance_types.csv"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_unpriced_region_error_lists_priced_regions(table: PriceTable) -> None:
     with pytest.raises(KeyError) as error:
         table.instance_hourly("eu-west-1", "m5.large")
     assert str(error.value) == (
-        "no EC2 prices for region 'eu-west-1'; priced regions: us-east-1 (stacks/data/prices.md)"
+        "no EC2 prices for region 'eu-west-1'; priced regions: us-east-1 (reports/data/prices.md)"
     )
 
 

@@ -13,9 +13,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from components.helm_postrender import CONTROL
-from components.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
-from components.node_pool import pool_tolerations
+from render.helm_postrender import CONTROL
+from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
+from render.naming import pool_tolerations
 from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, cpu, memory
 from stacks.settings import ResourceList, Resources, Settings

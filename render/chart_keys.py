@@ -1,7 +1,7 @@
 """Catch misspelt Helm values before `helm install` silently ignores them.
 
 Helm merges unknown keys into `.Values` without complaint, so `queryNode.dsik.enabled: true` deploys a query node
-without its local disk and nobody notices. The key lists in `components/data/*_keys.txt` are facts extracted from
+without its local disk and nobody notices. The key lists in `render/data/*_keys.txt` are facts extracted from
 the pinned charts' values.yaml files (and their subcharts' and templates'); this module checks a rendered values
 dict against them.
 

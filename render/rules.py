@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from components.naming import milvus_fullname
-from monitoring.thresholds import AlertThresholds
+from render.naming import milvus_fullname
+from stacks.thresholds import AlertThresholds
 
 DEFAULT_RESOURCE_GROUP = "__default_resource_group"
 # One Service (and so one `component` value) per Milvus 2.6 cluster-mode role in chart 5.x.

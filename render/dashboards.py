@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from monitoring.rules import (
+from render.rules import (
     DEFAULT_RESOURCE_GROUP,
     MIB,
     RuleContext,

@@ -7,7 +7,10 @@ Precedence for tags and labels: user-supplied values first, then the project's, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from stacks.settings import NodePoolSettings
 
 PROJECT = "milvus-eks"
 LABEL_PREFIX = "milvus-eks"
@@ -56,3 +59,19 @@ def milvus_fullname(release: str) -> str:
     _helpers.tpl:14-25). Deployments, the proxy Service and the ConfigMap are named from it."""
     name = release if "milvus" in release else f"{release}-milvus"
     return name[:63].rstrip("-")
+
+
+def pool_labels(name: str, pool: NodePoolSettings) -> dict[str, str]:
+    """User labels first; the pool/role/NVMe labels that placement selects on are owned here and win."""
+    return {
+        **pool.labels,
+        POOL_LABEL: name,
+        NVME_LABEL: "true" if pool.nvme else "false",
+        **{role_label(role): "true" for role in pool.roles},
+    }
+
+
+def pool_tolerations(pool: NodePoolSettings) -> list[dict[str, str]]:
+    """Kubernetes tolerations matching the pool's taints (EKS spells effects NO_SCHEDULE, Kubernetes NoSchedule)."""
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+    return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": effects[t.effect]} for t in pool.taints]

@@ -2,8 +2,8 @@
 
 Two pure steps. `inventory_from_resources` reads the registered resource graph (node groups and their launch
 templates, NAT gateways, the EKS cluster, Helm values and Kubernetes objects that claim gp3 volumes) plus the plan's
-data volume; `estimate` prices that inventory with `stacks.pricing`. Nothing here guesses a price: prices exist for
-us-east-1 only (stacks/data/prices.md), so another region is priced at us-east-1 rates with a warning naming it.
+data volume; `estimate` prices that inventory with `reports.pricing`. Nothing here guesses a price: prices exist for
+us-east-1 only (reports/data/prices.md), so another region is priced at us-east-1 rates with a warning naming it.
 
 Not priced, because no sourced number exists in the price files: public IPv4 addresses (NAT EIPs), KMS keys,
 cross-AZ and internet data transfer, EBS snapshots, S3 requests, CloudWatch logs.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Protocol
 
-from stacks.pricing import HOURS_PER_MONTH, PriceTable
+from reports.pricing import HOURS_PER_MONTH, PriceTable
 from stacks.quantity import GIB, parse_quantity
 
 PRICED_REGION = "us-east-1"

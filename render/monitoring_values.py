@@ -1,14 +1,14 @@
 """kube-prometheus-stack values and the monitors that make its Prometheus scrape Milvus and etcd (pure).
 
-Keys checked against kube-prometheus-stack 88.5.3 values.yaml (components/data/kube_prometheus_stack_keys.txt).
+Keys checked against kube-prometheus-stack 88.5.3 values.yaml (render/data/kube_prometheus_stack_keys.txt).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from components.helm_postrender import MONITORING as PRIORITY_CLASS
-from components.naming import POOL_LABEL, k8s_labels
+from render.helm_postrender import MONITORING as PRIORITY_CLASS
+from render.naming import POOL_LABEL, k8s_labels
 from stacks.settings import Settings
 
 RELEASE = "kube-prometheus-stack"
@@ -42,7 +42,7 @@ def render_kps_values(settings: Settings, tolerations: list[dict[str, str]],
     """Values for kube-prometheus-stack: monitoring pool placement, storage, selectors that pick up our monitors.
 
     kube-state-metrics exports Kubernetes labels only when allow-listed; the rules and dashboards join on the ones in
-    `ksm_label_allowlist` (monitoring.dashboards.ksm_metric_labels_allowlist).
+    `ksm_label_allowlist` (render.dashboards.ksm_metric_labels_allowlist).
     """
     m = settings.monitoring
     place = _placement(settings, tolerations)

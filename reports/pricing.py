@@ -65,16 +65,16 @@ class PriceTable:
         if (region, instance_type) in self.missing_instances:
             raise PriceNotFound(
                 f"no on-demand price for instance type {instance_type!r} in region {region!r}: the price source "
-                f"does not list it there (stacks/data/prices_missing.csv); choose another instance type"
+                f"does not list it there (reports/data/prices_missing.csv); choose another instance type"
             )
         if region not in self.instance_regions:
             raise PriceNotFound(
                 f"no EC2 prices for region {region!r}; priced regions: {', '.join(self.instance_regions)} "
-                f"(stacks/data/prices.md)"
+                f"(reports/data/prices.md)"
             )
         raise PriceNotFound(
             f"no on-demand price for instance type {instance_type!r} in region {region!r}: not in the "
-            f"instance-type catalog's price table (stacks/data/prices.csv)"
+            f"instance-type catalog's price table (reports/data/prices.csv)"
         )
 
     def service_price(self, service: str, item: str, region: str) -> ServicePrice:
@@ -84,7 +84,7 @@ class PriceTable:
             where = f"priced regions: {', '.join(priced)}" if priced else "no region has it"
             raise PriceNotFound(
                 f"no sourced price for {service} {item} in region {region!r}; {where} "
-                f"(stacks/data/service_prices.csv)"
+                f"(reports/data/service_prices.csv)"
             )
         return price
 

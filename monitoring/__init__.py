@@ -1,1 +1,0 @@
-"""Milvus alert rules and Grafana dashboards, rendered by pure functions from the stack's settings."""
