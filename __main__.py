@@ -27,8 +27,8 @@ aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags":
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider)).names
 
-network = Network("network", NetworkArgs(settings.network, choose_zones(zones, settings.network.az_count), namer),
-                  aws_opts)
+zone_names = choose_zones(zones, settings.network.az_count)
+network = Network("network", NetworkArgs(settings.network, zone_names, namer), aws_opts)
 cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region, network.private_subnet_ids,
                                                network.public_subnet_ids, namer), aws_opts)
 pools = {
@@ -44,7 +44,8 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluste
 priorities = PriorityClasses("priorities", pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
                                                                   depends_on=[addons]))
 milvus_shape = {"query_node_replicas": plan.query_node_replicas,
-                "streaming_node_replicas": plan.streaming_node_replicas, "resource_groups": plan.resource_groups}
+                "streaming_node_replicas": plan.streaming_node_replicas, "resource_groups": plan.resource_groups,
+                "group_zones": plan.group_zones(zone_names)}
 milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
                                                    oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},

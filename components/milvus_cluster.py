@@ -3,8 +3,9 @@ in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Dec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -37,6 +38,8 @@ class MilvusClusterArgs:
     resource_groups: tuple[str, ...]
     """Replica resource groups: one query/streaming node Deployment each; empty for a single default group."""
     namer: Namer
+    group_zones: Mapping[str, str] = field(default_factory=dict)
+    """Resource group → the zone its query nodes are pinned to (`topology.zoneFailure: replicaPerZone`)."""
 
 
 class MilvusCluster(pulumi.ComponentResource):
@@ -80,7 +83,7 @@ class MilvusCluster(pulumi.ComponentResource):
             lambda resolved: mv.render_milvus_values(
                 s, query_node_replicas=args.query_node_replicas,
                 streaming_node_replicas=args.streaming_node_replicas, resource_groups=args.resource_groups,
-                bucket_name=resolved[0], irsa_role_arn=resolved[1]))
+                bucket_name=resolved[0], irsa_role_arn=resolved[1], group_zones=args.group_zones))
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=m.release_name,

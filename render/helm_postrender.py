@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Helm post-renderer for the Milvus release: gives every pod a PriorityClass.
+"""Helm post-renderer for the Milvus release: gives every pod a PriorityClass, and pins each resource group's
+query nodes to its zone.
 
 The Milvus chart 5.0.19 has no priorityClassName key for its components (no template references one), so Helm
 pipes the rendered manifests through this script (`helm.v3.Release(postrender=...)`, Helm's --post-renderer):
@@ -7,12 +8,20 @@ multi-document YAML on stdin, the same documents on stdout, with `spec.template.
 Deployment, StatefulSet and Job that has none, chosen by the chart's `component` pod label. Pods of the subcharts
 (etcd, Pulsar, MinIO) hold the cluster's state and get the control class.
 
+With `topology.zoneFailure: replicaPerZone` each resource group's query nodes live in one zone. The chart renders one
+query-node Deployment per entry of `replicaResourceGroups`, all from the one shared `queryNode` block (milvus-helm
+@ 9832476 charts/milvus/templates/querynode-deployment.yaml: nodeSelector and affinity come from `.Values.queryNode`
+for every group; no per-group key exists), so the values carry the group → zone map as a pod annotation
+(`ZONES_ANNOTATION`) and this script sets `topology.kubernetes.io/zone` in the nodeSelector of each group's pods,
+chosen by the group label the chart puts on them (`milvus.io/resource-group`).
+
 This file is also imported by the program (components/namespace_quota.py, components/workloads.py): the classes and
 the mapping below are the one source for both.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -29,6 +38,10 @@ MILVUS_COMPONENT_PRIORITY = {"mixcoord": CONTROL, "streamingnode": CONTROL, "que
 SUBCHART_PRIORITY = CONTROL
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 MILVUS_NAME_LABEL = ("app.kubernetes.io/name", "milvus")
+ZONES_ANNOTATION = "milvus-eks/resource-group-zones"
+"""Pod annotation on the query nodes: JSON object, resource group → availability zone name."""
+GROUP_LABEL = "milvus.io/resource-group"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 def priority_for(labels: dict) -> str:
@@ -49,6 +62,29 @@ def add_priority(document: dict | None) -> dict | None:
     return document
 
 
+def pin_zone(document: dict | None) -> dict | None:
+    """The zone nodeSelector of one resource group's pods, from the zone map its pods carry."""
+    if not isinstance(document, dict) or document.get("kind") != "Deployment":
+        return document
+    template = (document.get("spec") or {}).get("template") or {}
+    metadata = template.get("metadata") or {}
+    zones = (metadata.get("annotations") or {}).get(ZONES_ANNOTATION)
+    group = (metadata.get("labels") or {}).get(GROUP_LABEL)
+    if zones is None or group is None:
+        return document
+    mapping = json.loads(zones)
+    if group not in mapping:
+        raise ValueError(f"resource group {group!r} has no zone in {ZONES_ANNOTATION} ({zones}); the values and "
+                         f"replicaResourceGroups disagree")
+    pod = template.setdefault("spec", {})
+    pod["nodeSelector"] = {**(pod.get("nodeSelector") or {}), ZONE_LABEL: mapping[group]}
+    return document
+
+
+def post_render(document: dict | None) -> dict | None:
+    return pin_zone(add_priority(document))
+
+
 def main() -> int:
     try:
         import yaml
@@ -59,7 +95,7 @@ def main() -> int:
             os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
         sys.stderr.write("helm_postrender: PyYAML is not importable; install it or run from the project venv\n")
         return 1
-    documents = [add_priority(d) for d in yaml.safe_load_all(sys.stdin)]
+    documents = [post_render(d) for d in yaml.safe_load_all(sys.stdin)]
     yaml.safe_dump_all([d for d in documents if d is not None], sys.stdout, sort_keys=False)
     return 0
 

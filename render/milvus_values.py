@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from render.helm_postrender import CONTROL
+from render.helm_postrender import CONTROL, ZONES_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
 from stacks.catalog import load_catalog
@@ -232,8 +232,11 @@ def render_milvus_values(
     resource_groups: tuple[str, ...],
     bucket_name: str | None,
     irsa_role_arn: str | None = None,
+    group_zones: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Helm values for charts/milvus: cluster mode, every component on its pool, S3 through IAM (or MinIO)."""
+    """The Helm values for charts/milvus: cluster mode, every component on its pool, S3 through IAM (or MinIO).
+    `group_zones` (resource group → zone, `topology.zoneFailure: replicaPerZone`) rides on the query-node pods for
+    the post-renderer, which pins each group's Deployment to its zone (render/helm_postrender.py)."""
     m = settings.milvus
     release = m.release_name
     values: dict[str, Any] = {
@@ -268,6 +271,8 @@ def render_milvus_values(
             # disk.enabled mounts an emptyDir at /var/lib/milvus/data; disk.size.enabled passes the
             # ephemeral-storage limit as LOCAL_STORAGE_SIZE (T/querynode-deployment.yaml:107-113,174-177).
             block["disk"] = {"enabled": True, "size": {"enabled": True}}
+            if group_zones:
+                block["annotations"] = {ZONES_ANNOTATION: json.dumps(dict(sorted(group_zones.items())))}
         else:
             block["resources"] = merge_resources(DEFAULT_RESOURCES[component],
                                                  getattr(m.components, attr).resources)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from stacks.catalog import load_catalog
 from stacks.errors import ConfigError, Problem
-from stacks.settings import ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Settings
+from stacks.settings import RENAMED_KEYS, ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Settings
 from stacks.sizing import sizing_problems
 
 
@@ -129,7 +129,9 @@ def _from_pydantic(err: ValidationError, section: str) -> Iterator[Problem]:
         path = key_path(loc)
         kind = e["type"]
         bad = e.get("input")
-        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        if kind in ("extra_forbidden", "unexpected_keyword_argument") and path in RENAMED_KEYS:
+            yield Problem(path, f"{RENAMED_KEYS[path]}; got {json.dumps(bad)}")
+        elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
             allowed = _allowed_keys(Settings, loc[:-1])
             yield Problem(path, _unknown_key_message(str(loc[-1]), allowed))
         elif kind == "missing":

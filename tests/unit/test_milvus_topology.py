@@ -63,7 +63,8 @@ def test_configmap_carries_the_reconciler_and_a_spec_it_accepts(graph: Graph):
 def test_prod_spec_figures():
     s = settings_for("prod")
     spec = mt.render_spec(s, sizing.plan(s))
-    assert spec["resourceGroups"] == [{"name": "rg-a", "nodes": 5}, {"name": "rg-b", "nodes": 5}]
+    # zoneFailure replicaPerZone: each group holds one replica of both collections (208 GiB) on 3 nodes.
+    assert spec["resourceGroups"] == [{"name": "rg-a", "nodes": 3}, {"name": "rg-b", "nodes": 3}]
     assert spec["databases"] == ["rag", "search"]
     chunks = spec["collections"][1]
     # DiskANN's build parameters reach Milvus under knowhere's names.
@@ -157,7 +158,7 @@ def test_query_pool_and_chart_follow_the_plan(graph: Graph):
 
 def test_prod_numbers_reach_the_graph(prod_graph: Graph):
     values = prod_graph.one(RELEASE, "milvus-release").inputs["values"]
-    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (5, ["rg-a", "rg-b"])
+    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (3, ["rg-a", "rg-b"])
     scaling = next(r for r in prod_graph.of_type("aws:eks/nodeGroup:NodeGroup")
                    if r.name == "pool-query-ng").inputs["scalingConfig"]
     assert (scaling["minSize"], scaling["desiredSize"]) == (10, 10)

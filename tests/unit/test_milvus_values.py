@@ -22,6 +22,8 @@ from stacks.settings import Settings
 from stacks.validation import load_settings
 from tests.conftest import stack_document
 from tests.golden_files import assert_golden
+from components.network import choose_zones
+from tools.offline import INVOKES
 
 KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "render" / "data" / "milvus_chart_keys.txt")
 EXAMPLE_BUCKET = "milvus-eks-{stack}-milvus-example"
@@ -38,12 +40,16 @@ def settings_for(stack: str, milvus: dict | None = None, pools: dict | None = No
     return load_settings(raw, config["aws:region"])
 
 
+MOCK_ZONES = INVOKES["aws:index/getAvailabilityZones:getAvailabilityZones"]({})["names"]
+
+
 def shape(settings: Settings) -> dict[str, Any]:
     """What __main__ passes: the sizing planner's node counts per resource group."""
     plan = sizing.plan(settings)
     return {"query_node_replicas": plan.query_node_replicas,
             "streaming_node_replicas": plan.streaming_node_replicas,
-            "resource_groups": plan.resource_groups}
+            "resource_groups": plan.resource_groups,
+            "group_zones": plan.group_zones(choose_zones(MOCK_ZONES, settings.network.az_count))}
 
 
 def values_for(settings: Settings, **overrides: Any) -> dict:
