@@ -63,10 +63,12 @@ def add_priority(document: dict | None) -> dict | None:
 
 
 def pin_zone(document: dict | None) -> dict | None:
-    """The zone nodeSelector of one resource group's pods, from the zone map its pods carry."""
+    """The zone nodeSelector of one resource group's pods, from the zone map its pods carry. Returns a new object
+    when it pins one; the input is never changed."""
     if not isinstance(document, dict) or document.get("kind") != "Deployment":
         return document
-    template = (document.get("spec") or {}).get("template") or {}
+    spec = document.get("spec") or {}
+    template = spec.get("template") or {}
     metadata = template.get("metadata") or {}
     zones = (metadata.get("annotations") or {}).get(ZONES_ANNOTATION)
     group = (metadata.get("labels") or {}).get(GROUP_LABEL)
@@ -76,9 +78,9 @@ def pin_zone(document: dict | None) -> dict | None:
     if group not in mapping:
         raise ValueError(f"resource group {group!r} has no zone in {ZONES_ANNOTATION} ({zones}); the values and "
                          f"replicaResourceGroups disagree")
-    pod = template.setdefault("spec", {})
-    pod["nodeSelector"] = {**(pod.get("nodeSelector") or {}), ZONE_LABEL: mapping[group]}
-    return document
+    pod = template.get("spec") or {}
+    selector = {**(pod.get("nodeSelector") or {}), ZONE_LABEL: mapping[group]}
+    return {**document, "spec": {**spec, "template": {**template, "spec": {**pod, "nodeSelector": selector}}}}
 
 
 def post_render(document: dict | None) -> dict | None:
