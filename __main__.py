@@ -6,6 +6,7 @@ import pulumi_aws as aws
 from components import outputs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
+from components.karpenter import Karpenter, KarpenterArgs
 from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
 from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -14,6 +15,7 @@ from render.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
 from components.workloads import require_capacity
+from render.karpenter import karpenter_pools
 from stacks import sizing
 from stacks.config import load_from_pulumi
 
@@ -36,11 +38,17 @@ pools = {
         pool_name=name, settings=pool, cluster_name=cluster.name, node_role_arn=cluster.node_role_arn,
         subnet_ids=network.private_subnet_ids, desired_size=plan.pool(name).desired_size,
         min_size=plan.pool(name).min_size, namer=namer), aws_opts)
-    for name, pool in settings.node_pools.items()
+    for name, pool in settings.node_pools.items() if pool.provisioner == "managedNodeGroup"
 }
 addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
+karpenter = (Karpenter("karpenter", KarpenterArgs(
+    settings, plan, cluster.name, cluster.cluster.vpc_config.cluster_security_group_id, network.private_subnet_ids,
+    zone_names, namer), pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
+                                               depends_on=[addons]))
+             if karpenter_pools(settings) else None)
+nodes_ready = [addons, *([karpenter] if karpenter else [])]
 priorities = PriorityClasses("priorities", pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
                                                                   depends_on=[addons]))
 milvus_shape = {"query_node_replicas": plan.query_node_replicas,
@@ -49,10 +57,10 @@ milvus_shape = {"query_node_replicas": plan.query_node_replicas,
 milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
                                                    oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
-                                              depends_on=[addons, priorities]))
+                                              depends_on=[*nodes_ready, priorities]))
 monitoring = (Monitoring("monitoring", MonitoringArgs(settings, plan),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
-                                                depends_on=[addons, priorities]))
+                                                depends_on=[*nodes_ready, priorities]))
               if settings.monitoring.enabled else None)
 namespaces = {milvus.namespace: milvus.namespace_resource,
               **({monitoring.namespace: monitoring.namespace_resource} if monitoring else {})}
@@ -66,7 +74,8 @@ topology = MilvusTopology("topology", MilvusTopologyArgs(settings, plan, milvus.
 pulumi.export(outputs.CLUSTER_NAME, cluster.name)
 pulumi.export(outputs.CLUSTER_ENDPOINT, cluster.endpoint)
 pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
-pulumi.export(outputs.NODE_POOLS, {name: pool.node_group_name for name, pool in pools.items()})
+pulumi.export(outputs.NODE_POOLS, {**{name: pool.node_group_name for name, pool in pools.items()},
+                                   **{name: f"karpenter:{name}" for name in karpenter_pools(settings)}})
 pulumi.export(outputs.VPC_ID, network.vpc_id)
 pulumi.export(outputs.MILVUS_ENDPOINT, milvus.endpoint)
 pulumi.export(outputs.MILVUS_BUCKET, milvus.bucket_name)

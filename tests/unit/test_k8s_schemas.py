@@ -18,7 +18,10 @@ from tools.offline import Graph
 SKIPPED = {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"}
 # Prometheus Operator custom resources have no schema in kubernetes-validate (their CRDs ship with the
 # kube-prometheus-stack chart); tests/unit/test_monitoring_component.py checks their shape and promtool their rules.
-CUSTOM_RESOURCE_GROUPS = ("kubernetes:monitoring.coreos.com/",)
+# Custom resources kubernetes-validate has no schema for; Karpenter's are validated against the vendored CRDs in
+# tests/unit/test_karpenter.py.
+CUSTOM_RESOURCE_GROUPS = ("kubernetes:monitoring.coreos.com/", "kubernetes:karpenter.sh/",
+                          "kubernetes:karpenter.k8s.aws/")
 
 
 def schema_version(kubernetes_version: str) -> str:

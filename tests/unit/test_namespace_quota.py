@@ -83,6 +83,8 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
               [gr["initChownData"]["resources"]] if persistent else [])
         c.pod([ksm["resources"]], 2)
         nodes = sum(int(ng.inputs["scalingConfig"]["maxSize"]) for ng in graph.of_type("aws:eks/nodeGroup:NodeGroup"))
+        nodes += sum(int(np.inputs["spec"]["limits"]["nodes"])
+                     for np in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"))
         c.pod([v["prometheus-node-exporter"]["resources"]], nodes)
         c.pod([op["admissionWebhooks"]["patch"]["resources"]], 1)
         size = _q(prom["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"])

@@ -57,7 +57,7 @@ def test_artifacts_cover_helm_manifests_plan_and_diagram(planned):
     for release in releases:
         name = release.inputs.get("name") or release.name
         values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text())
-        assert values == plan_command.normalize(release.inputs["values"])
+        assert values == plan_command.normalize(release.inputs.get("values") or {})
     manifests = [r for r in graph.resources if plan_command._is_manifest(r)]
     files = sorted((out / "manifests").glob("*.yaml"))
     assert len(files) == len(manifests) > 0
