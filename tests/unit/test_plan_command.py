@@ -56,7 +56,7 @@ def test_artifacts_cover_helm_manifests_plan_and_diagram(planned):
     releases = graph.of_type(plan_command.HELM_RELEASE)
     for release in releases:
         name = release.inputs.get("name") or release.name
-        values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text())
+        values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text()) or {}
         assert values == plan_command.normalize(release.inputs.get("values") or {})
     manifests = [r for r in graph.resources if plan_command._is_manifest(r)]
     files = sorted((out / "manifests").glob("*.yaml"))
