@@ -234,6 +234,11 @@ def _check_cluster(s: Settings) -> Iterator[Problem]:
 def _check_pools(s: Settings) -> Iterator[Problem]:
     for name, pool in s.node_pools.items():
         yield from _check_pool(name, pool)
+        if "system" in pool.roles and pool.provisioner == "karpenter":
+            # The controller runs on the system pool: nodes it launched itself would vanish with it.
+            yield Problem(f"nodePools.{name}.provisioner",
+                          "is karpenter, but this pool hosts the system role, where the Karpenter controller runs; "
+                          "keep provisioner: managedNodeGroup here")
     yield from _check_roles(s)
 
 
