@@ -62,7 +62,8 @@ def milvus_workloads(settings: Settings, plan: Plan) -> list[Workload]:
     found = []
     for component, (label, _) in mv.COMPONENTS.items():
         block = values[component]
-        replicas = block["replicas"]
+        # Autoscaled proxies count at the HPA's maximum: the quota must admit every pod it may add.
+        replicas = mv.max_replicas(settings, component, block["replicas"])
         groups = plan.resource_groups if component in ("queryNode", "streamingNode") and plan.resource_groups \
             else ("",)
         # Without activeStandby the chart renders mixcoord with `Recreate` (T/mixcoord-deployment.yaml:18-26).

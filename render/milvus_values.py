@@ -199,7 +199,17 @@ def replicas(settings: Settings, component: str, query_node_replicas: int, strea
     configured = getattr(settings.milvus.components, COMPONENTS[component][1])
     if component == "mixCoordinator" and configured.active_standby:
         return configured.replicas or 2
+    if component == "proxy" and configured.autoscaling.enabled:
+        return configured.autoscaling.min_replicas
     return configured.replicas or 1
+
+
+def max_replicas(settings: Settings, component: str, planned: int) -> int:
+    """The most pods a Deployment may run: the HPA's maximum for autoscaled proxies, else its planned count."""
+    proxy = settings.milvus.components.proxy
+    if component == "proxy" and proxy.autoscaling.enabled:
+        return proxy.autoscaling.max_replicas
+    return planned
 
 
 def pods_per_component(settings: Settings, query_node_replicas: int, streaming_node_replicas: int,
@@ -288,6 +298,13 @@ def render_milvus_values(
                 "name": root_secret_name(release), "key": ROOT_PASSWORD_KEY}}}]
         else:
             block["strategy"] = rollout_strategy(component, block["replicas"])
+        if component == "proxy" and m.components.proxy.autoscaling.enabled:
+            scaling = m.components.proxy.autoscaling
+            # The chart's own HPA (T/proxy-hpa.yaml: autoscaling/v2 on CPU utilisation); replicas -1 drops the
+            # Deployment's replica count (T/proxy-deployment.yaml:16-18) so a Helm upgrade never resets the HPA's.
+            block["hpa"] = {"enabled": True, "minReplicas": scaling.min_replicas,
+                            "maxReplicas": scaling.max_replicas, "cpuUtilization": scaling.cpu_utilization}
+            block["replicas"] = -1
         values[component] = block
 
     values.update(_message_queue(settings))

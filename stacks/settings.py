@@ -220,9 +220,23 @@ class MixCoordinatorSettings(ComponentSettings):
     """Run a hot standby coordinator (needs replicas >= 2)."""
 
 
+class AutoscalingSettings(Model):
+    enabled: bool = False
+    """Scale the proxies with a HorizontalPodAutoscaler on CPU (the chart's `proxy.hpa`) instead of `replicas`."""
+    min_replicas: int = Field(2, ge=1, le=100)
+    max_replicas: int = Field(6, ge=1, le=100)
+    """The namespace quota admits this many proxies (plus rollout surge)."""
+    cpu_utilization: int = Field(60, ge=10, le=100)
+    """Target average CPU use, in percent of the proxies' CPU request."""
+
+
+class ProxySettings(ComponentSettings):
+    autoscaling: AutoscalingSettings = AutoscalingSettings()
+
+
 class MilvusComponents(Model):
     mix_coordinator: MixCoordinatorSettings = MixCoordinatorSettings()
-    proxy: ComponentSettings = ComponentSettings()
+    proxy: ProxySettings = ProxySettings()
     query_node: ComponentSettings = ComponentSettings()
     data_node: ComponentSettings = ComponentSettings()
     streaming_node: ComponentSettings = ComponentSettings()

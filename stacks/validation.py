@@ -315,6 +315,15 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
         yield Problem("milvus.components.mixCoordinator.replicas",
                       f"{coord.replicas} coordinators need activeStandby: true (only one may be active); "
                       f"set activeStandby: true or replicas: 1")
+    proxy = s.milvus.components.proxy
+    if proxy.autoscaling.enabled and proxy.replicas is not None:
+        yield Problem("milvus.components.proxy.replicas",
+                      f"is {proxy.replicas} while autoscaling.enabled is true; the HorizontalPodAutoscaler owns the "
+                      f"count, so remove replicas and set autoscaling.minReplicas instead")
+    if proxy.autoscaling.min_replicas > proxy.autoscaling.max_replicas:
+        yield Problem("milvus.components.proxy.autoscaling.minReplicas",
+                      f"{proxy.autoscaling.min_replicas} is above maxReplicas {proxy.autoscaling.max_replicas}; lower "
+                      f"minReplicas or raise maxReplicas")
     if s.milvus.service.type == "internalNlb" and not s.milvus.service.allowed_cidrs:
         # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
         yield Problem("milvus.service.allowedCidrs",

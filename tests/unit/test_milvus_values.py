@@ -425,3 +425,24 @@ def test_irsa_trust_is_limited_to_the_service_account():
 def test_fullname_follows_the_chart(release: str, name: str):
     assert mv.fullname(release) == name
     assert mv.endpoint(release, "ns") == f"{name}.ns.svc.cluster.local:19530"
+
+
+def test_autoscaled_proxies_use_the_charts_hpa_and_count_at_their_maximum():
+    s = settings_for("prod")
+    scaling = s.milvus.components.proxy.autoscaling
+    assert scaling.enabled
+    proxy = values_for(s)["proxy"]
+    # The chart renders its HPA from these keys (charts/milvus/templates/proxy-hpa.yaml) and drops the Deployment's
+    # replica count for a negative value (proxy-deployment.yaml: `if ge (int .Values.proxy.replicas) 0`).
+    assert proxy["hpa"] == {"enabled": True, "minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas,
+                            "cpuUtilization": scaling.cpu_utilization}
+    assert proxy["replicas"] == -1
+    from components.workloads import milvus_workloads
+
+    plan = sizing.plan(s)
+    (proxies,) = [w for w in milvus_workloads(s, plan) if w.name.endswith("-proxy")]
+    assert proxies.replicas == scaling.max_replicas
+    assert mv.pods_per_component(s, plan.query_node_replicas, plan.streaming_node_replicas,
+                                 plan.resource_groups)["proxy"] == scaling.min_replicas  # the PDB's floor
+    fixed = values_for(settings_for("dev"))["proxy"]
+    assert "hpa" not in fixed and fixed["replicas"] >= 1

@@ -57,7 +57,9 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
         v = graph.one(RELEASE, "milvus-release").inputs["values"]
         groups = max(1, len(v.get("replicaResourceGroups", [])))
         for comp in ("mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode"):
-            n = int(v[comp]["replicas"])
+            hpa = v[comp].get("hpa") or {}
+            # An autoscaled Deployment counts at its HPA's maximum (the chart's `hpa` block).
+            n = int(hpa["maxReplicas"]) if hpa.get("enabled") else int(v[comp]["replicas"])
             deployments = groups if comp in ("queryNode", "streamingNode") else 1
             rolling = (v[comp].get("strategy") or {}).get("rollingUpdate") or {}
             extra = int(rolling.get("maxSurge", 0)) if comp != "mixCoordinator" or v[comp].get("strategy") else 0

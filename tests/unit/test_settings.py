@@ -120,6 +120,10 @@ MUTATIONS = [
      "nodePools.milvus.provisioner", ["managedNodeGroup", "set provisioner: karpenter"]),
     ("bad-provisioner", _set("nodePools.milvus.provisioner", "autoscaler"), "nodePools.milvus.provisioner",
      ['"autoscaler"', "'managedNodeGroup'", "'karpenter'"]),
+    ("hpa-and-fixed-proxies", _set("milvus.components.proxy", {"replicas": 2, "autoscaling": {"enabled": True}}),
+     "milvus.components.proxy.replicas", ["autoscaling.enabled is true", "minReplicas"]),
+    ("hpa-min-above-max", _set("milvus.components.proxy.autoscaling", {"minReplicas": 5, "maxReplicas": 3}),
+     "milvus.components.proxy.autoscaling.minReplicas", ["5 is above maxReplicas 3"]),
     ("karpenter-on-the-system-pool", _set("nodePools.system.provisioner", "karpenter"),
      "nodePools.system.provisioner", ["Karpenter controller runs", "managedNodeGroup"]),
 ]
