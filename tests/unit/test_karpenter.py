@@ -164,3 +164,66 @@ def test_controller_policy_and_queue():
     assert {json.loads(kp.event_pattern(e))["detail-type"][0] for e in kp.INTERRUPTION_EVENTS} >= {
         "AWS Health Event", "EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation",
         "EC2 Instance State-change Notification"}
+
+
+# ------------------------------------------------------------------------------------------ the component, wired
+
+KARPENTER_COMPONENT = "milvus-eks:nodes:Karpenter"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _children(graph, type_: str) -> list:
+    (component,) = graph.of_type(KARPENTER_COMPONENT)
+    return [r for r in graph.of_type(type_) if r.parent == component.urn]
+
+
+def test_dev_has_no_karpenter(dev_graph):
+    assert dev_graph.of_type(KARPENTER_COMPONENT) == []
+
+
+def test_controller_runs_from_the_vendored_charts_on_the_system_pool(prod_graph):
+    releases = {r.inputs["name"]: r for r in _children(prod_graph, RELEASE)}
+    assert {n: r.inputs["chart"] for n, r in releases.items()} == {
+        kp.CRD_RELEASE: versions.KARPENTER_CRD.archive, kp.RELEASE: versions.KARPENTER.archive}
+    controller = releases[kp.RELEASE]
+    assert controller.inputs["skipCrds"] is True and releases[kp.CRD_RELEASE].urn in controller.depends_on
+    values = controller.inputs["values"]
+    assert values["nodeSelector"] == {"milvus-eks/pool": "system"}
+    queue = _children(prod_graph, "aws:sqs/queue:Queue")[0]
+    assert values["settings"]["interruptionQueue"] == queue.outputs["name"]
+    cluster = prod_graph.one("aws:eks/cluster:Cluster")
+    assert values["settings"]["clusterName"] == cluster.inputs["name"]
+    # The chart's values key for these (charts/karpenter/values.yaml @ 692ccdd0: settings.clusterName,
+    # settings.interruptionQueue, serviceAccount.name, nodeSelector).
+    with tarfile.open(ROOT / versions.KARPENTER.archive) as archive:
+        defaults = yaml.safe_load(archive.extractfile("karpenter/values.yaml"))
+    assert {"clusterName", "interruptionQueue"} <= set(defaults["settings"])
+    assert {"nodeSelector", "tolerations", "replicas", "serviceAccount", "controller"} <= set(defaults)
+
+
+def test_controller_role_node_role_and_interruption_queue(prod_graph):
+    (binding,) = _children(prod_graph, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert (binding.inputs["namespace"], binding.inputs["serviceAccount"]) == (kp.NAMESPACE, kp.SERVICE_ACCOUNT)
+    (entry,) = _children(prod_graph, "aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["type"] == "EC2_LINUX"
+    node_role = next(r for r in _children(prod_graph, "aws:iam/role:Role") if r.outputs["arn"] ==
+                     entry.inputs["principalArn"])
+    classes = _children(prod_graph, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+    assert {c.inputs["spec"]["role"] for c in classes} == {node_role.outputs["name"]}
+    (policy,) = _children(prod_graph, "aws:iam/rolePolicy:RolePolicy")
+    passrole = next(s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Sid"] == "AllowPassingInstanceRole")
+    assert passrole["Resource"] == node_role.outputs["arn"]
+    rules = _children(prod_graph, "aws:cloudwatch/eventRule:EventRule")
+    assert len(rules) == len(kp.INTERRUPTION_EVENTS) == len(_children(prod_graph,
+                                                                      "aws:cloudwatch/eventTarget:EventTarget"))
+    tags = _children(prod_graph, "aws:ec2/tag:Tag")
+    assert {t.inputs["key"] for t in tags} == {kp.DISCOVERY_TAG}
+    assert len(tags) == 3 + 1  # three private subnets and the cluster security group
+
+
+def test_node_pools_wait_for_the_controller_and_milvus_waits_for_the_node_pools(prod_graph):
+    controller = next(r for r in _children(prod_graph, RELEASE) if r.inputs["name"] == kp.RELEASE)
+    pools = _children(prod_graph, "kubernetes:karpenter.sh/v1:NodePool")
+    assert pools and all(controller.urn in p.depends_on for p in pools)
+    milvus = prod_graph.one(RELEASE, "milvus-release")
+    assert {p.urn for p in pools} <= set(milvus.depends_on)
