@@ -49,8 +49,10 @@ QUEUE_RETENTION_SECONDS = 300  # CFN: KarpenterInterruptionQueue.MessageRetentio
 # consolidated while loaded and never replaced more than one node at a time.
 SERVING_ROLES = frozenset({"queryNode"})
 ONE_AT_A_TIME_BUDGET = {"nodes": "1"}
-# Expiration is forceful in karpenter.sh/v1 and ignores disruption budgets (DOC: disruption.md, "Forceful
-# methods"): serving nodes never expire; AMI updates reach them through drift, which respects the budget.
+# Expiration is forceful and "NodePool Disruption Budgets do not prevent Karpenter from terminating expired nodes"
+# (DOC: disruption.md:196-213, 317): serving nodes never expire; AMI updates reach them through drift, which the
+# budget limits. No `karpenter.sh/do-not-disrupt` on query nodes: it would exclude their nodes from drift
+# (disruption.md:408), so an AMI bump would never reach them.
 SERVING_EXPIRE_AFTER = "Never"
 EMPTY_NODE_GRACE = "5m"
 
