@@ -102,6 +102,16 @@ def test_launch_templates_require_imdsv2(dev_graph: Graph):
     assert "IMDSv2" in P.imdsv2_required(optional)[0].message
 
 
+def test_karpenter_node_classes_require_imdsv2(prod_graph: Graph):
+    node_class = _one(_res(prod_graph), P.KARPENTER_NODE_CLASS)
+    assert P.imdsv2_required(node_class) == []
+    spec = node_class.props["spec"]
+    optional = P.Res(node_class.type, node_class.name, node_class.urn,
+                     {**node_class.props, "spec": {**spec, "metadataOptions": {**spec["metadataOptions"],
+                                                                               "httpTokens": "optional"}}})
+    assert "IMDSv2" in P.imdsv2_required(optional)[0].message
+
+
 def test_open_endpoint_is_refused_only_for_protected_clusters(dev_graph: Graph, prod_graph: Graph):
     prod = _one(_res(prod_graph), P.EKS_CLUSTER)
     open_vpc = {**prod.props["vpcConfig"], "publicAccessCidrs": ["0.0.0.0/0"]}
