@@ -227,3 +227,26 @@ def test_node_pools_wait_for_the_controller_and_milvus_waits_for_the_node_pools(
     assert pools and all(controller.urn in p.depends_on for p in pools)
     milvus = prod_graph.one(RELEASE, "milvus-release")
     assert {p.urn for p in pools} <= set(milvus.depends_on)
+
+
+def test_the_vendored_chart_renders_the_controller_on_the_system_pool():
+    # Helm's own engine on the vendored archive (helm-python-sdk, the project's offline renderer).
+    helm = pytest.importorskip("helm_python")
+    from helm_python import _native
+
+    from render.naming import pool_tolerations
+
+    s = settings_for("prod")
+    values = kp.controller_values(s, CLUSTER, "milvus-eks-prod-karpenter", pool_tolerations(s.node_pools["system"]))
+    chart = helm.Chart.load(str(ROOT / versions.KARPENTER.archive))
+    options = {"name": kp.RELEASE, "namespace": kp.NAMESPACE, "revision": 1, "is_install": True,
+               "is_upgrade": False}
+    files = json.loads(_native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(options)))
+    documents = [d for name, text in files.items() if name.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["milvus-eks/pool"] == "system" and deployment["spec"]["replicas"] == 2
+    assert pod["serviceAccountName"] == kp.SERVICE_ACCOUNT  # the Pod Identity association's service account
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert (env["CLUSTER_NAME"], env["INTERRUPTION_QUEUE"]) == (CLUSTER, "milvus-eks-prod-karpenter")
+    assert any(d["kind"] == "PodDisruptionBudget" for d in documents)
