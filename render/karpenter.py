@@ -45,9 +45,9 @@ INTERRUPTION_EVENTS: dict[str, tuple[str, str]] = {
 }
 QUEUE_RETENTION_SECONDS = 300  # CFN: KarpenterInterruptionQueue.MessageRetentionPeriod
 
-# Serving pools (query nodes: one per node, each holding segments that take minutes to reload) are never
-# consolidated while loaded and never replaced more than one node at a time.
-SERVING_ROLES = frozenset({"queryNode"})
+# Pools whose pods hold loaded segments (query nodes: minutes to reload) or state (etcd members, the streaming nodes'
+# WAL, the coordinator) are never consolidated while in use and never replaced more than one node at a time.
+SERVING_ROLES = frozenset({"queryNode", "streamingNode", "messageQueue", "etcd", "mixCoordinator", "minio"})
 ONE_AT_A_TIME_BUDGET = {"nodes": "1"}
 # Expiration is forceful and "NodePool Disruption Budgets do not prevent Karpenter from terminating expired nodes"
 # (DOC: disruption.md:196-213, 317): serving nodes never expire; AMI updates reach them through drift, which the
@@ -99,7 +99,7 @@ def node_pool_manifest(name: str, pool: NodePoolSettings, zones: tuple[str, ...]
     if serving(pool):
         template_spec["expireAfter"] = SERVING_EXPIRE_AFTER
     disruption: dict[str, Any] = {
-        # Serving nodes are only removed when empty; others may be consolidated when underutilised.
+        # Serving nodes are only removed when empty; others (system-like pools) may be consolidated when underused.
         "consolidationPolicy": "WhenEmpty" if serving(pool) else "WhenEmptyOrUnderutilized",
         "consolidateAfter": EMPTY_NODE_GRACE,
         # Drift (an AMI bump), emptiness and consolidation together never take more than `maxUnavailable` nodes.

@@ -398,6 +398,51 @@ def zone_failure_modes(settings: Any, monthly: Callable[[Mapping[str, int]], flo
     return found
 
 
+def elasticity(graph: Any) -> dict[str, Any]:
+    """What grows and shrinks on its own, as registered: each Karpenter NodePool (planned nodes, node limit, when it
+    removes nodes and how many at once) and each HPA the Helm values turn on."""
+    from reports.cost import KARPENTER_NODE_POOL, PLANNED_NODES_ANNOTATION
+
+    pools = {}
+    for np in graph.of_type(KARPENTER_NODE_POOL):
+        metadata, spec = np.inputs.get("metadata") or {}, normalize(np.inputs.get("spec") or {})
+        disruption = spec.get("disruption") or {}
+        template = (spec.get("template") or {}).get("spec") or {}
+        zones = next((r.get("values") for r in template.get("requirements") or []
+                      if r.get("key") == "topology.kubernetes.io/zone"), [])
+        pools[metadata.get("name", np.name)] = {
+            "plannedNodes": int((metadata.get("annotations") or {}).get(PLANNED_NODES_ANNOTATION, 0)),
+            "nodeLimit": int((spec.get("limits") or {}).get("nodes", 0)),
+            "zones": list(zones or []),
+            "consolidation": disruption.get("consolidationPolicy"),
+            "disruptedAtOnce": [b.get("nodes") for b in disruption.get("budgets") or []],
+            "expireAfter": template.get("expireAfter", "720h (Karpenter default)"),
+        }
+    autoscalers = {}
+    for release in graph.of_type(HELM_RELEASE):
+        values = normalize(release.inputs.get("values") or {})
+        for component, block in (values.items() if isinstance(values, Mapping) else ()):
+            hpa = block.get("hpa") if isinstance(block, Mapping) else None
+            if isinstance(hpa, Mapping) and hpa.get("enabled"):
+                autoscalers[f"{release.inputs.get('name') or release.name}/{component}"] = {
+                    "min": hpa.get("minReplicas"), "max": hpa.get("maxReplicas"),
+                    "cpuUtilization": hpa.get("cpuUtilization")}
+    return {"karpenterPools": pools, "autoscalers": autoscalers}
+
+
+def render_elasticity(elastic: Mapping[str, Any]) -> list[str]:
+    if not elastic["karpenterPools"] and not elastic["autoscalers"]:
+        return []
+    out = ["", "Elastic capacity (Karpenter launches nodes for pending pods in the zone they ask for; HPAs on CPU)"]
+    for name, p in elastic["karpenterPools"].items():
+        out.append(f"  pool {name}: planned {p['plannedNodes']}, limit {p['nodeLimit']} nodes in "
+                   f"{', '.join(p['zones'])}; removes nodes {p['consolidation']}, at most "
+                   f"{'/'.join(p['disruptedAtOnce'])} at once; expireAfter {p['expireAfter']}")
+    for name, a in elastic["autoscalers"].items():
+        out.append(f"  hpa {name}: {a['min']}..{a['max']} pods at {a['cpuUtilization']}% CPU")
+    return out
+
+
 def render_modes(modes: Mapping[str, Any]) -> list[str]:
     out = ["", "Zone-failure modes (topology.zoneFailure; * = this stack's; cost with the pools resized to each plan)"]
     out.append(f"    {'mode':<15} {'query nodes':>11} {'all nodes':>9} {'memory use':>10}  {'after losing the worst zone':<34}"
@@ -417,7 +462,8 @@ def render_modes(modes: Mapping[str, Any]) -> list[str]:
 
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
                   quota: Mapping[str, Any], cost: Mapping[str, Any],
-                  capacity: Mapping[str, Any] | None = None, modes: Mapping[str, Any] | None = None) -> str:
+                  capacity: Mapping[str, Any] | None = None, modes: Mapping[str, Any] | None = None,
+                  elastic: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
     out += ["", "Node pools (allocatable per node from the instance-type catalog; sizing uses the first type)"]
@@ -447,6 +493,8 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     out.append("  prices: " + "; ".join(f"{s['what']} ({s['date']})" for s in cost["sources"]))
     if modes:
         out += render_modes(modes)
+    if elastic:
+        out += render_elasticity(elastic)
     if cost["warnings"]:
         out += ["", "Warnings"] + [f"  - {w}" for w in cost["warnings"]]
     return "\n".join(out) + "\n"
@@ -513,6 +561,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "outputs": {k: v for k, v in outputs.items() if k != key},
         "cost": cost,
         "zoneFailureModes": modes,
+        "elasticity": elasticity(graph),
         "warnings": cost["warnings"],
     }
     files = artifacts(graph, document, topology_mermaid(settings))
@@ -520,7 +569,8 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
-                           normalize(capacity) if isinstance(capacity, Mapping) else None, modes)
+                           normalize(capacity) if isinstance(capacity, Mapping) else None, modes,
+                           document["elasticity"])
     return PlanResult(graph.stack, report, document, files)
 
 

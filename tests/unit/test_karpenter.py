@@ -250,3 +250,24 @@ def test_the_vendored_chart_renders_the_controller_on_the_system_pool():
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert (env["CLUSTER_NAME"], env["INTERRUPTION_QUEUE"]) == (CLUSTER, "milvus-eks-prod-karpenter")
     assert any(d["kind"] == "PodDisruptionBudget" for d in documents)
+
+
+def test_pools_holding_state_are_never_consolidated_while_in_use():
+    # etcd (coord pool) and the streaming nodes' WAL (streaming pool) are as costly to move as loaded segments.
+    for p in (o for o in _objects() if o["kind"] == "NodePool"):
+        assert p["spec"]["disruption"]["consolidationPolicy"] == "WhenEmpty", p["metadata"]["name"]
+        assert p["spec"]["disruption"]["budgets"] == [{"nodes": "1"}]
+        assert p["spec"]["template"]["spec"]["expireAfter"] == "Never"
+
+
+def test_the_plan_reports_what_scales_on_its_own(prod_graph):
+    from tools.plan import build
+
+    result = build("prod", graph=prod_graph)
+    elastic = result.document["elasticity"]
+    assert elastic["karpenterPools"]["query"] == {
+        "plannedNodes": 6, "nodeLimit": 24, "zones": MOCK_ZONES[:3], "consolidation": "WhenEmpty",
+        "disruptedAtOnce": ["1"], "expireAfter": "Never"}
+    assert elastic["autoscalers"] == {"milvus/proxy": {"min": 3, "max": 9, "cpuUtilization": 60}}
+    assert "pool query: planned 6, limit 24 nodes" in result.report
+    assert "hpa milvus/proxy: 3..9 pods at 60% CPU" in result.report
