@@ -65,7 +65,10 @@ class Karpenter(pulumi.ComponentResource):
                                  tags=tags, opts=child)
         attached = [aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
                                                  policy_arn=arn, opts=child) for arn in NODE_POLICIES]
-        # Nodes Karpenter launches join with this role; managed node groups get their entries from EKS itself.
+        # Nodes Karpenter launches join with this role; managed node groups get their entries from EKS itself. The
+        # cluster authenticates through the API (no aws-auth ConfigMap, which Karpenter's getting-started edits):
+        # EC2_LINUX is the entry type for self-managed Linux nodes' role, EKS grants it the node permissions
+        # (aws eks create-access-entry --type).
         access = aws.eks.AccessEntry(f"{name}-node", cluster_name=args.cluster_name, principal_arn=node_role.arn,
                                      type="EC2_LINUX", tags=tags, opts=child)
 
