@@ -14,7 +14,7 @@ import json
 from typing import Any, Mapping
 
 from render.naming import pool_labels
-from render.user_data import AIO_MAX_NR
+from render.user_data import render_sysctl_user_data
 from stacks.catalog import load_catalog
 from stacks.settings import NodePoolSettings, Settings
 from stacks.sizing import Plan
@@ -120,28 +120,6 @@ def node_pool_manifest(name: str, pool: NodePoolSettings, zones: tuple[str, ...]
 PLANNED_NODES_ANNOTATION = "milvus-eks/planned-nodes"
 
 
-def sysctl_user_data() -> str:
-    """The shell part Karpenter merges in front of its own NodeConfig (DOC: nodeclasses.md, spec.userData, AL2023
-    MIME merge). RAID0 comes from `instanceStorePolicy`, not from here; DiskANN needs `fs.aio-max-nr` raised (the
-    same value as the managed node groups, render/user_data.py)."""
-    boundary = "MILVUS-EKS-BOUNDARY"
-    return "\n".join([
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/mixed; boundary="{boundary}"',
-        "",
-        f"--{boundary}",
-        'Content-Type: text/x-shellscript; charset="us-ascii"',
-        "",
-        "#!/bin/bash",
-        "set -euo pipefail",
-        f"echo 'fs.aio-max-nr = {AIO_MAX_NR}' > /etc/sysctl.d/90-milvus-diskann.conf",
-        "sysctl -p /etc/sysctl.d/90-milvus-diskann.conf",
-        "",
-        f"--{boundary}--",
-        "",
-    ])
-
-
 def ec2_node_class_manifest(name: str, pool: NodePoolSettings, cluster_name: str, node_role: str,
                             tags: Mapping[str, str]) -> dict[str, Any]:
     """A karpenter.k8s.aws/v1 EC2NodeClass: AL2023 pinned alias, IMDSv2 only with the pool's hop limit, an encrypted
@@ -161,7 +139,9 @@ def ec2_node_class_manifest(name: str, pool: NodePoolSettings, cluster_name: str
     }
     if pool.nvme:
         spec["instanceStorePolicy"] = "RAID0"
-        spec["userData"] = sysctl_user_data()
+        # Karpenter merges this MIME part in front of its own NodeConfig (DOC: nodeclasses.md, spec.userData); the
+        # RAID0 itself comes from instanceStorePolicy.
+        spec["userData"] = render_sysctl_user_data()
     return {"apiVersion": NODECLASS_API, "kind": "EC2NodeClass", "metadata": {"name": node_class_name(name)},
             "spec": spec}
 

@@ -271,3 +271,9 @@ def test_the_plan_reports_what_scales_on_its_own(prod_graph):
     assert elastic["autoscalers"] == {"milvus/proxy": {"min": 3, "max": 9, "cpuUtilization": 60}}
     assert "pool query: planned 6, limit 24 nodes" in result.report
     assert "hpa milvus/proxy: 3..9 pods at 60% CPU" in result.report
+
+
+def test_prod_objects_match_their_golden_file():
+    from tests.golden_files import assert_golden
+
+    assert_golden("karpenter/prod.yaml", yaml.safe_dump_all(_objects(), sort_keys=True, width=120))
