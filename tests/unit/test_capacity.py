@@ -12,7 +12,7 @@ from stacks import capacity, sizing
 from stacks.capacity import Container, LimitDefaults, Workload
 from stacks.config import StackConfigError
 from stacks.quantity import GIB, MIB
-from tests.conftest import as_engine_config, stack_document
+from tests.conftest import STACKS, as_engine_config, stack_document
 from tests.unit.test_milvus_values import settings_for
 from tools.offline import run_program
 
@@ -55,7 +55,7 @@ def test_surge_follows_kubernetes_defaults(strategy, replicas, expected):
     assert surge(strategy, replicas) == expected
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_the_plans_fit_and_leave_the_configured_headroom(stack: str):
     s = settings_for(stack)
     report = capacity_report(s, sizing.plan(s))

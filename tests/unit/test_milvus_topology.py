@@ -10,7 +10,7 @@ from components import milvus_topology as mt
 from components import outputs
 from render.naming import POOL_LABEL
 from stacks import sizing
-from tests.conftest import as_engine_config, stack_document
+from tests.conftest import STACKS, as_engine_config, stack_document
 from tests.unit.test_k8s_schemas import _validate
 from tests.unit.test_milvus_values import settings_for
 from tools.offline import Graph, run_program
@@ -125,7 +125,7 @@ def test_hash_covers_script_and_spec():
     assert mt.content_hash("{}", "a") != mt.content_hash("{ }", "a")
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_pure_manifests_pass_the_kubernetes_schema(stack: str):
     s = settings_for(stack)
     spec_json = json.dumps(mt.render_spec(s, sizing.plan(s)))
