@@ -4,7 +4,6 @@ in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Dec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -16,7 +15,7 @@ from render.iam import assume_role_policy
 from render.naming import Namer
 from components.options import inherited_dependencies
 from stacks.settings import Settings
-from stacks.versions import MILVUS_CHART_REPO
+from stacks.versions import chart_pin
 
 # `pulumi up` waits for every Deployment/StatefulSet to be ready: fresh NVMe nodes, image pulls and etcd volumes take
 # minutes; a failed install or upgrade is rolled back (atomic) rather than left half-applied.
@@ -84,9 +83,8 @@ class MilvusCluster(pulumi.ComponentResource):
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=m.release_name,
-            chart=mv.CHART_NAME,
-            version=m.chart_version,
-            repository_opts={"repo": MILVUS_CHART_REPO},
+            # The vendored archive, relative to the project root: the bytes the offline render reads (charts/README.md).
+            chart=chart_pin(mv.CHART_NAME, m.chart_version).archive,
             namespace=m.namespace,
             values=values,
             atomic=True,
@@ -94,7 +92,7 @@ class MilvusCluster(pulumi.ComponentResource):
             timeout=HELM_TIMEOUT_SECONDS,
             max_history=10,
             # The chart has no priorityClassName key for Milvus components; Helm pipes its manifests through this.
-            postrender=str(Path(helm_postrender.__file__).resolve()),
+            postrender=helm_postrender.SCRIPT,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready,
                                                                  *inherited_dependencies(opts)]),
         )

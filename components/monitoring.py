@@ -80,9 +80,7 @@ class Monitoring(pulumi.ComponentResource):
         release = k8s.helm.v3.Release(
             f"{name}-kps",
             name=RELEASE,
-            chart="kube-prometheus-stack",
-            version=m.chart_version or versions.KUBE_PROMETHEUS_STACK_CHART,
-            repository_opts={"repo": versions.KUBE_PROMETHEUS_STACK_REPO},
+            chart=versions.chart_pin(versions.KUBE_PROMETHEUS_STACK.name, m.chart_version).archive,
             namespace=m.namespace,
             values=render_kps_values(args.settings, tolerations, ksm_metric_labels_allowlist(ctx)),
             timeout=900,
