@@ -12,7 +12,7 @@ import pulumi_random as random
 
 from components.kube import register
 from components.options import inherited_dependencies
-from render import bundle as b, milvus_values as mv
+from render import bundle as b, helm_postrender, milvus_values as mv
 from render.bundle import Bundle
 from render.iam import assume_role_policy
 from render.naming import Namer
@@ -23,9 +23,6 @@ from stacks.versions import chart_pin
 # minutes; a failed install or upgrade is rolled back (atomic) rather than left half-applied.
 HELM_TIMEOUT_SECONDS = 1800
 INCOMPLETE_UPLOAD_DAYS = 7
-# Helm runs the post-renderer from the project directory (where `pulumi up` runs the program); a relative command
-# keeps the Release's recorded inputs identical on every machine.
-POST_RENDERER = "render/helm_postrender.py"
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ class MilvusCluster(pulumi.ComponentResource):
             max_history=10,
             # The chart has no priorityClassName key for Milvus components; Helm pipes its manifests through this
             # (the bundle applied the same transform to what the checks saw).
-            postrender=POST_RENDERER,
+            postrender=helm_postrender.SCRIPT,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready,
                                                                  *inherited_dependencies(opts)]),
         )

@@ -22,9 +22,9 @@ from render import monitoring_objects as mon
 from render import monitoring_values as kps
 from render import quotas as nq
 from render import workloads as wl
-from render.charts import render_chart
+from render.charts import render_chart, thaw
 from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
-from render.helm_postrender import PRIORITY_VALUES, add_priority
+from render.helm_postrender import PRIORITY_VALUES, post_render
 from render.rules import render_rules
 from render.naming import pool_labels, pool_tolerations
 from stacks import capacity as cap
@@ -184,10 +184,11 @@ def monitoring_values(settings: Settings, plan: Plan) -> dict[str, Any]:
     return kps.render_kps_values(settings, tolerations, ksm_metric_labels_allowlist(ctx))
 
 
-def _chart_objects(source: str, pin: Any, values: Mapping[str, Any], release: str, namespace: str,
-                   post_render: Callable[[dict], dict] | None) -> list[BundleObject]:
-    return [BundleObject(source, source, _freeze(r.obj), hook=r.hook, crd=r.crd)
-            for r in render_chart(pin, values, release=release, namespace=namespace, post_render=post_render)]
+def _chart_objects(settings: Settings, pin: versions.ChartPin, values: Mapping[str, Any], release: str,
+                   namespace: str, transform: Callable[[dict], dict] | None) -> list[BundleObject]:
+    return [BundleObject(pin.name, pin.name, _freeze(thaw(r.obj)), hook=r.hook, crd=r.crd)
+            for r in render_chart(pin, values, release=release, namespace=namespace, post_render=transform,
+                                  kubernetes_version=settings.cluster.kubernetes_version)]
 
 
 # ------------------------------------------------------------------------------------------- nodes
@@ -222,13 +223,13 @@ def build(settings: Settings, plan: Plan) -> Bundle:
     m = settings.milvus
     problems: list[Problem] = []
     values = milvus_values(settings, plan)
-    objects = [*_chart_objects(mv.CHART_NAME, _pin(mv.CHART_NAME, m.chart_version, "milvus.chartVersion", problems),
-                               values, m.release_name, m.namespace, add_priority)]
+    objects = [*_chart_objects(settings, _pin(mv.CHART_NAME, m.chart_version, "milvus.chartVersion", problems),
+                               values, m.release_name, m.namespace, post_render)]
     kps_values = None
     if settings.monitoring.enabled:
         kps_values = monitoring_values(settings, plan)
         pin = _pin(kps.RELEASE, settings.monitoring.chart_version, "monitoring.chartVersion", problems)
-        objects += _chart_objects(kps.RELEASE, pin, kps_values, kps.RELEASE, settings.monitoring.namespace, None)
+        objects += _chart_objects(settings, pin, kps_values, kps.RELEASE, settings.monitoring.namespace, None)
     objects += _program_objects(settings, plan)
 
     pools = {name: (pool_labels(name, pool), tuple(pool_tolerations(pool)), pool.max_size)
