@@ -194,13 +194,6 @@ def _chart_objects(settings: Settings, pin: versions.ChartPin, values: Mapping[s
 # ------------------------------------------------------------------------------------------- nodes
 
 
-def node_ephemeral_allocatable(capacity_bytes: int) -> int:
-    """A node's allocatable ephemeral storage: the kubelet's filesystem (the NVMe RAID0, or the root volume) less
-    the hard eviction threshold (nodefs.available < 10 %) and kube-reserved ephemeral storage (1 GiB on EKS AL2023,
-    awslabs/amazon-eks-ami nodeadm kubelet defaults)."""
-    return int(capacity_bytes * 0.9) - GIB
-
-
 def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple[scheduling.PoolShape, ...]:
     """The nodes each pool will have at its planned size, for the scheduling check (one shape per pool; the check
     tries every instance type the pool allows)."""
@@ -209,8 +202,9 @@ def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple
     for name, pool in settings.node_pools.items():
         planned = plan.pool(name)
         nodes = planned.desired_size if planned else pool.min_size
-        ephemeral = {t: node_ephemeral_allocatable(catalog[t].nvme_bytes if pool.nvme else pool.root_volume_gb * GIB)
-                     for t in pool.instance_types}
+        # The kubelet's filesystem: the NVMe RAID0 on NVMe pools, else the root volume (the check subtracts what
+        # the kubelet withholds).
+        ephemeral = {t: catalog[t].nvme_bytes if pool.nvme else pool.root_volume_gb * GIB for t in pool.instance_types}
         shapes.append(scheduling.PoolShape(
             name=name, instance_types=tuple(pool.instance_types), nodes=nodes, max_nodes=pool.max_size,
             labels=pool_labels(name, pool), taints=tuple(pool_tolerations(pool)), zones=zones,
