@@ -983,8 +983,7 @@ def _deployment_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollo
         return Rollout(t.workload, strategy, worst, True, f"{worst} surge pod(s) fit beside the running pods")
     # No room: a surge pod of higher priority preempts, and the rollout still progresses if its victims start again.
     for cluster in clusters:
-        trial = cluster.copy()
-        if trial.schedule([_Pod(i, "surge[0]")], "least-allocated") or trial.evictions == cluster.evictions:
+        if cluster.copy().schedule([_Pod(i, "surge[0]")], "least-allocated"):
             return Rollout(t.workload, strategy, 0, False, why)
     return Rollout(t.workload, strategy, 0, True, "its surge pod preempts lower-priority pods, which start elsewhere")
 
