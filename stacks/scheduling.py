@@ -17,30 +17,38 @@ node affinity, taints (NoSchedule/NoExecute), required pod anti-affinity (both t
 pods already there), topology spread constraints with `whenUnsatisfiable: DoNotSchedule` (skew over the domains of
 the nodes the pod's node affinity allows, `minDomains` and `matchLabelKeys` honoured), and its requests — max(sum of
 containers and sidecars, largest init container) per resource, a container with only a limit requesting its limit
-as the API server defaults it — plus one pod slot. Pods are placed in several creation orders: largest first with
-first fit (first-fit-decreasing), largest first and smallest first with the scheduler's spreading choice (the node
-that stays least allocated), the order the objects come in, and a fixed-seed set of random arrival orders; the
-first two sort by priority first. The first install is feasible only if every order places every pod; a pod that
-ends Pending in some order is reported with that order, the nodes' reasons and the key to change. Job and CronJob
-pods must fit once the long-running pods run and are then removed (they complete). Rollouts are checked on every
-settled placement: a Deployment surges `maxSurge` pods (percentages rounded up) and may go `maxUnavailable` below its
+as the API server defaults it — plus one pod slot. A pod that fits nowhere may preempt: as kube-scheduler's
+DefaultPreemption does, lower-priority pods are evicted from the node whose victims have the lowest top priority
+(then the fewest victims), and the victims go back to the queue (they must start elsewhere or end Pending). Pods are placed in several creation orders, each a
+first-fit-decreasing or a scheduler-like pass: largest first onto the first node that fits (first-fit-decreasing),
+largest first and smallest first onto the node left least allocated (kube-scheduler's default score), both sorted
+by priority first as the scheduling queue does when every pod waits at once; the order the objects come in; and
+24 random arrival orders (fixed seed, alternately first fit and least allocated), which ignore priority because a pod that arrives alone is scheduled at once.
+The first install is feasible only if every order starts every pod; a pod left Pending is reported with the first
+order that strands it, the scheduler's reasons and the key to change. Job and CronJob pods must fit once the
+long-running pods run and are then removed (they complete). Rollouts are checked on every distinct settled
+placement: a Deployment surges `maxSurge` pods (percentages rounded up) and may go `maxUnavailable` below its
 replicas (rounded down; both zero means one, as the Deployment controller resolves them); it progresses if it may
-retire a pod first or if at least one surge pod fits next to everything running; its *headroom* is how many extra
-pods fit. `Recreate` always progresses. A StatefulSet rolling update deletes a pod and recreates it, which must fit
-(in the same zone when it has volume claims, since an EBS volume stays in its zone); `OnDelete` never rolls by
-itself. A DaemonSet with `maxSurge` needs room for a second pod on every node.
+retire a pod first, if a surge pod fits beside everything running, or if the surge pod preempts pods that then start
+elsewhere; its *headroom* is how many extra pods fit without evicting anything (the worst placement counts).
+`Recreate` always progresses. A StatefulSet rolling update deletes a pod and recreates it, which must fit again (in
+the same zone when it has volume claims: an EBS volume stays in its zone); `OnDelete` never rolls by itself. A
+DaemonSet with `maxSurge` needs room for a second pod on every node.
 
-Stricter or looser than kube-scheduler. Stricter: it never preempts (a pod that would only start by evicting a
-lower-priority pod is reported Pending), the DaemonSet budget is charged even where the add-ons request less, and
-namespace selectors of anti-affinity terms count every namespace. Looser: preferred rules (preferred affinity and
-anti-affinity, `ScheduleAnyway` spread, PreferNoSchedule taints) are ignored, which can only make the real scheduler
-pack differently, not refuse; volume topology beyond "same zone on recreate", host ports, required pod affinity,
-extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS and other EKS add-on
-Deployments) are invisible except through the DaemonSet budget; the filesystem's own overhead on the instance store
-is not subtracted. Different: a finite set of orders stands for "any order" (the search is not exhaustive), nodes
-of a pool are homogeneous per scenario, every Deployment is rolled alone against the settled cluster (Helm upgrades
-them together; surges then take turns, and packing drift between them is not modelled), and ties between equally
-good nodes go to the first node rather than a random one.
+Stricter or looser than kube-scheduler. Stricter: the DaemonSet budget is charged even where the add-ons request
+less; a namespace selector in an anti-affinity term counts pods of every namespace; a pod stranded in any one of the
+orders tried is reported, even if the real scheduler's random tie-breaking would rarely produce that order; a
+Deployment with `maxUnavailable` 0 whose surge pod finds no room is reported stalled although a node autoscaler (none
+is installed) could add one. Looser: preferred rules (preferred node and pod affinity, `ScheduleAnyway` spread,
+PreferNoSchedule taints) are ignored — they change where pods go, never whether they start, but a real placement
+may therefore differ from every order tried; required pod affinity, host ports, volume limits and volume topology
+beyond "same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS
+and other EKS add-on Deployments) are invisible except through the DaemonSet budget; the instance-store filesystem's
+own overhead is not subtracted; preemption ignores PodDisruptionBudgets. Different by construction: a finite set of
+orders stands for "any order" (the search is not exhaustive); a pool's nodes are homogeneous in each scenario (a real
+pool may mix its types); every workload is rolled alone against the settled cluster (Helm upgrades them together:
+their surges take turns for the same free room, and the drift in packing that leaves behind is not modelled); ties
+between equally good nodes go to the first node instead of a random one.
 """
 
 from __future__ import annotations
@@ -382,8 +390,9 @@ class _Cluster:
         self.owner: dict[str, int] = {}
         self.evictions = 0
         self.pods_on: list[list[str]] = [[] for _ in nodes]
-        self.eligible = [[i for i, n in enumerate(nodes) if _static_reason(t, n) is None] for t in templates]
-        self.keys = sorted({HOSTNAME, ZONE, *(a.topology_key for t in templates for a in t.anti),
+        self.static = [[_static_reason(t, n) for n in nodes] for t in templates]
+        self.eligible = [[n for n, reason in enumerate(row) if reason is None] for row in self.static]
+        self.keys = sorted({*(a.topology_key for t in templates for a in t.anti),
                             *(s.topology_key for t in templates for s in t.spread)})
         # topology key -> label value -> pods per template index
         self.domains: dict[str, dict[str, list[int]]] = {k: {} for k in self.keys}
@@ -439,6 +448,11 @@ class _Cluster:
                 free[r] -= max(0, reserve[r] - used[n][r])
             free[_PODS] -= reserve[_PODS]
 
+    def fits(self, i: int, n: int) -> bool:
+        req, free = self.templates[i].requests, self.free[n]
+        return ((not req[0] or req[0] <= free[0]) and (not req[1] or req[1] <= free[1])
+                and (not req[2] or req[2] <= free[2]) and free[3] >= 1)
+
     def short(self, i: int, n: int) -> list[str]:
         """The resources a pod of template i lacks on node n."""
         t, free = self.templates[i], self.free[n]
@@ -452,8 +466,11 @@ class _Cluster:
         return sum(counts[j] for j in hits) if counts else 0
 
     def _anti_ok(self, i: int, n: int) -> bool:
+        blockers = self.blockers[i]
+        if not blockers:
+            return True
         labels = self.nodes[n].labels
-        return not any(key in labels and self._count(key, labels[key], hits) for key, hits in self.blockers[i])
+        return not any(key in labels and self._count(key, labels[key], hits) for key, hits in blockers)
 
     def _spread_ok(self, i: int) -> list[set[int]]:
         """Per DoNotSchedule constraint, the nodes where one more pod keeps the skew within maxSkew."""
@@ -472,9 +489,19 @@ class _Cluster:
         return allowed
 
     def candidates(self, i: int, only: Iterable[int] | None = None) -> list[int]:
-        spread = self._spread_ok(i) if self.templates[i].spread else []
-        return [n for n in (self.eligible[i] if only is None else only)
-                if not self.short(i, n) and self._anti_ok(i, n) and all(n in ok for ok in spread)]
+        t, free, blockers = self.templates[i], self.free, self.blockers[i]
+        cpu, memory, disk = t.requests
+        spread = self._spread_ok(i) if t.spread else ()
+        out = []
+        for n in self.eligible[i] if only is None else only:
+            f = free[n]
+            if f[_PODS] < 1 or (cpu and cpu > f[_CPU]) or (memory and memory > f[_MEMORY]) or (
+                    disk and disk > f[_EPHEMERAL]):
+                continue
+            if (blockers and not self._anti_ok(i, n)) or (spread and not all(n in ok for ok in spread)):
+                continue
+            out.append(n)
+        return out
 
     def choose(self, i: int, policy: str, only: Iterable[int] | None = None) -> int | None:
         options = self.candidates(i, only)
@@ -484,13 +511,13 @@ class _Cluster:
             return options[0]
         # kube-scheduler's default NodeResourcesFit score (LeastAllocated over cpu and memory): the node with the
         # largest free share after placing the pod wins.
-        t = self.templates[i]
+        cpu, memory = self.templates[i].requests[:2]
 
-        def score(n: int) -> float:
+        def score(n: int) -> tuple[float, int]:
             alloc, free = self.nodes[n].allocatable, self.free[n]
-            return sum((free[r] - t.requests[r]) / alloc[r] for r in (_CPU, _MEMORY) if alloc[r]) / 2
+            return (free[_CPU] - cpu) / alloc[_CPU] + (free[_MEMORY] - memory) / alloc[_MEMORY], -n
 
-        return max(options, key=lambda n: (score(n), -n))
+        return max(options, key=score)
 
     def place(self, i: int, n: int, pod: str) -> None:
         self._move(i, n, +1)
@@ -579,7 +606,7 @@ class _Cluster:
         t, tally = self.templates[i], {}
         spread = self._spread_ok(i) if t.spread else []
         for n, node in enumerate(self.nodes):
-            static = _static_reason(t, node)
+            static = self.static[i][n]
             found = [static] if static else [f"Insufficient {r}" if r != "pods" else "Too many pods"
                                              for r in self.short(i, n)]
             if not found and not self._anti_ok(i, n):
@@ -590,6 +617,10 @@ class _Cluster:
                 tally[reason] = tally.get(reason, 0) + 1
         body = ", ".join(f"{count} {reason}" for reason, count in sorted(tally.items(), key=lambda kv: -kv[1]))
         return f"0/{len(self.nodes)} nodes are available: {body}"
+
+    def signature(self) -> tuple:
+        """What runs where, by template: equal for placements that differ only in pod names."""
+        return tuple(tuple(sorted(self.owner[p] for p in pods)) for pods in self.pods_on)
 
     def snapshot_free(self) -> dict[str, dict[str, int]]:
         return {node.name: dict(zip((*RESOURCES, "pods"), self.free[n])) for n, node in enumerate(self.nodes)}
@@ -792,7 +823,8 @@ class _Check:
             if not left:
                 settled.append((order, cluster))
             reported = reported or cluster
-        rollouts = _rollouts(self.templates, [c for _, c in settled] or [reported])
+        distinct = {c.signature(): c for _, c in reversed(settled)}  # orders often settle the same way
+        rollouts = _rollouts(self.templates, list(distinct.values()) or [reported])
         return _Run(reported, base, pending, settled[0][0] if settled else None, rollouts)  # type: ignore[arg-type]
 
     def replay(self, nodes: tuple[Node, ...], base: _Cluster, order: str) -> _Cluster:
@@ -940,9 +972,8 @@ def fenceposts(strategy: Mapping[str, Any], replicas: int) -> tuple[int, int]:
     return surge, unavailable
 
 
-def _headroom(cluster: _Cluster, i: int, cap: int) -> tuple[int, str]:
-    """Extra pods of template i that fit at once without evicting anything (placed, then taken back), and why the
-    next one does not."""
+def _headroom(cluster: _Cluster, i: int, cap: int) -> int:
+    """Extra pods of template i that fit at once without evicting anything (placed, then taken back)."""
     added = []
     while len(added) < cap:
         n = cluster.choose(i, "least-allocated")
@@ -951,10 +982,9 @@ def _headroom(cluster: _Cluster, i: int, cap: int) -> tuple[int, str]:
         pod = f"surge[{len(added)}]"
         cluster.place(i, n, pod)
         added.append(pod)
-    why = "" if len(added) >= cap else cluster.reasons(i)
     for pod in added:
         cluster.remove(i, pod)
-    return len(added), why
+    return len(added)
 
 
 def _rollouts(templates: list[_Template], clusters: list[_Cluster]) -> list[Rollout]:
@@ -972,7 +1002,7 @@ def _rollouts(templates: list[_Template], clusters: list[_Cluster]) -> list[Roll
 
 
 def _deployment_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollout:
-    worst, why = min((_headroom(c, i, t.replicas) for c in clusters), key=lambda hw: hw[0])
+    worst, tightest = min(((_headroom(c, i, t.replicas), c) for c in clusters), key=lambda hc: hc[0])
     if t.strategy.get("type") == "Recreate":
         return Rollout(t.workload, "Recreate", worst, True, "deletes every pod first")
     surge, unavailable = fenceposts(t.strategy, t.replicas)
@@ -983,14 +1013,13 @@ def _deployment_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollo
         return Rollout(t.workload, strategy, worst, True, f"{worst} surge pod(s) fit beside the running pods")
     # No room: a surge pod of higher priority preempts, and the rollout still progresses if its victims start again.
     for cluster in clusters:
-        trial = cluster.copy()
-        if trial.schedule([_Pod(i, "surge[0]")], "least-allocated") or trial.evictions == cluster.evictions:
-            return Rollout(t.workload, strategy, 0, False, why)
+        if cluster.copy().schedule([_Pod(i, "surge[0]")], "least-allocated"):
+            return Rollout(t.workload, strategy, 0, False, tightest.reasons(i))
     return Rollout(t.workload, strategy, 0, True, "its surge pod preempts lower-priority pods, which start elsewhere")
 
 
 def _statefulset_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollout:
-    worst, _ = min((_headroom(c, i, t.replicas) for c in clusters), key=lambda hw: hw[0])
+    worst = min(_headroom(c, i, t.replicas) for c in clusters)
     if (t.strategy.get("type") or "RollingUpdate") == "OnDelete":
         return Rollout(t.workload, "OnDelete", worst, True, "rolls only when its pods are deleted by hand")
     strategy = "RollingUpdate (one pod at a time)"
