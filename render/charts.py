@@ -39,10 +39,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import helm_python as helm
 import yaml
@@ -108,19 +109,25 @@ class RenderedObject:
 
 
 def freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType:
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
+    if kind is list or kind is tuple:
+        return tuple([freeze(v) for v in value])
+    if isinstance(value, Mapping):
+        return freeze(dict(value))
     return value
 
 
 def thaw(value: Any) -> Any:
     """A plain, mutable deep copy (dicts and lists) of a frozen object or values tree."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType:
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [thaw(v) for v in value]
+    if isinstance(value, Mapping):
+        return thaw(dict(value))
     return value
 
 
@@ -141,12 +148,14 @@ def _owner(path: str, folder: str) -> str:
 
 
 _SEPARATOR = re.compile(r"^---", re.MULTILINE)
+_LEADING_COMMENTS = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*")
 
 
 def _parse_crd_file(data: str) -> list[dict[str, Any]]:
     """Go's parser (sigs.k8s.io/yaml through the SDK) reads YAML exactly as Kubernetes does and is twice as fast as
     libyaml on the 4.5 MB of kube-prometheus-stack CRDs; it reads one document, so files with several go to PyYAML."""
-    if len(_SEPARATOR.findall(data.lstrip())) > int(data.lstrip().startswith("---")):
+    body = _LEADING_COMMENTS.sub("", data)
+    if len(_SEPARATOR.findall(body)) > int(body.startswith("---")):
         return [d for d in yaml.load_all(data, Loader=_Loader) if d]
     document = helm.values_from_yaml(data)
     return [document] if document else []
