@@ -15,19 +15,25 @@ revision, is_install and is_upgrade (helm_python/chart.py, `render`), but the C 
 option keys, and tests/unit/test_charts.py proves both take effect on a probe chart), so `_render` passes them to
 `helm_render` directly.
 
-Where the vendored templates branch on `.Capabilities` (tests/unit/test_charts.py lists them and fails on a new one):
+Where the vendored templates branch on `.Capabilities` (tests/unit/test_charts.py lists every `APIVersions.Has`
+question in both archives, with EKS's answer, and fails on a new one):
 - `KubeVersion`: kube-prometheus-stack rules, dashboards, Prometheus/Alertmanager Services and its kubeVersion helper
   compare against 1.14, 1.20, 1.22 and 1.23; MinIO's helpers against 1.4-1.21; etcd's common chart reads it for its
-  own API choices. Every version the settings allow (1.28-1.37) and Helm's default render alike, so the output does
-  not depend on the stack's minor today (the test renders both charts at v1.36.0 and at the stack's version and
-  compares).
+  own API choices. Every minor the settings allow (1.28-1.37) decides them alike: the test renders both charts at
+  1.28, 1.37 and the stack's minor and gets the same objects.
 - `APIVersions.Has`: Milvus' Ingress templates ask for "networking.k8s.io/v1/Ingress", a group/version/Kind entry
-  only a real cluster lists: offline with Helm's defaults an enabled Ingress silently renders nothing. It is in
-  `SERVED_EXTRA` below. The rest ask for APIs EKS does not serve unless someone installs them (VPA
-  autoscaling.k8s.io/v1, OpenShift security.openshift.io/v1, PodSecurityPolicy) and which the defaults lack too, or
-  for autoscaling/v2 and policy/v1, which both have. No vendored template asks for monitoring.coreos.com/v1.
-What cannot be modelled: the defaults can only be extended, not trimmed, so a template asking for a removed beta
-group/version would get "yes" offline and "no" on the cluster; the test fails if any template asks for one.
+  only a real cluster lists: offline with Helm's defaults an enabled Ingress would silently render nothing. It and
+  the three other such entries EKS serves are in `SERVED_EXTRA`. The rest ask for APIs EKS does not serve unless
+  someone installs them (VPA autoscaling.k8s.io/v1, OpenShift security.openshift.io/v1, PodSecurityPolicy,
+  autoscaling/v2beta2), which the defaults lack too, or for autoscaling/v2 and policy/v1, which both have.
+  No vendored template asks for an API a vendored CRD serves (monitoring.coreos.com/...), so the CRD APIs a real
+  install would add are not passed (a test fails if one is asked).
+What cannot be modelled: the defaults can only be extended, not trimmed. One removed beta is asked,
+networking.k8s.io/v1beta1, only by Pulsar's bundled kube-prometheus-stack and Grafana (disabled here) and only after
+networking.k8s.io/v1, which both answer yes.
+The engine is Helm v4.2.3 while Pulumi's `helm.v3.Release` installs with the Helm v3 SDK built into
+pulumi-kubernetes: same archive, same values, but any behaviour change between the two Helm majors that these
+charts hit would show only on the cluster; nothing here compares the two engines.
 
 Hooks (objects annotated `helm.sh/hook`) are not post-rendered: Helm pipes only the release manifest through the
 post-renderer and keeps hooks apart (pkg/action/action.go, `renderResources`: `pr.Run(b)` on the manifest buffer;
@@ -39,10 +45,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import helm_python as helm
 import yaml
@@ -108,19 +115,25 @@ class RenderedObject:
 
 
 def freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType:
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
+    if kind is list or kind is tuple:
+        return tuple([freeze(v) for v in value])
+    if isinstance(value, Mapping):
+        return freeze(dict(value))
     return value
 
 
 def thaw(value: Any) -> Any:
     """A plain, mutable deep copy (dicts and lists) of a frozen object or values tree."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType:
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [thaw(v) for v in value]
+    if isinstance(value, Mapping):
+        return thaw(dict(value))
     return value
 
 
@@ -152,12 +165,14 @@ def _owner(path: str, folder: str) -> str:
 
 
 _SEPARATOR = re.compile(r"^---", re.MULTILINE)
+_LEADING_COMMENTS = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*")
 
 
 def _parse_crd_file(data: str) -> list[dict[str, Any]]:
     """Go's parser (sigs.k8s.io/yaml through the SDK) reads YAML exactly as Kubernetes does and is twice as fast as
     libyaml on the 4.5 MB of kube-prometheus-stack CRDs; it reads one document, so files with several go to PyYAML."""
-    if len(_SEPARATOR.findall(data.lstrip())) > int(data.lstrip().startswith("---")):
+    body = _LEADING_COMMENTS.sub("", data)
+    if len(_SEPARATOR.findall(body)) > int(body.startswith("---")):
         return [d for d in yaml.load_all(data, Loader=_Loader) if d]
     document = helm.values_from_yaml(data)
     return [document] if document else []
@@ -217,13 +232,15 @@ def render_chart(pin: ChartPin, values: Mapping, *, release: str, namespace: str
     chart = _load(pin)
     try:
         files = _render(chart, thaw(values), render_options(release, namespace, kubernetes_version))
+    except TypeError as err:  # json.dumps: a value that is not plain data (e.g. an unresolved pulumi.Output)
+        raise ChartRenderError(pin, f"the values of release {release!r} are not plain data", str(err)) from None
     except helm.HelmError as err:
         raise ChartRenderError(pin, f"Helm cannot render release {release!r} in namespace {namespace!r} with the "
                                     f"values the stack file produced", err.detail) from None
     objects = list(_enabled_crds(pin, files))
     for path in sorted(files):
-        if not path.endswith((".yaml", ".yml", ".json")) or path.rsplit("/", 1)[-1].startswith("_"):
-            continue  # NOTES.txt and partials: Helm keeps them out of the release (releaseutil.SortManifests)
+        if path.endswith("NOTES.txt") or path.rsplit("/", 1)[-1].startswith("_"):
+            continue  # Helm keeps notes and partials out of the release (action.go renderResources, SortManifests)
         try:
             documents = list(yaml.load_all(files[path], Loader=_Loader))
         except yaml.YAMLError as err:

@@ -125,7 +125,10 @@ def test_releases_wait_for_the_priority_classes_and_use_them(graph: Graph):
     classes = {r.inputs["metadata"]["name"] for r in graph.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
     assert classes == set(helm_postrender.PRIORITY_VALUES)
     milvus = graph.one(RELEASE, "milvus-release")
-    assert (ROOT / milvus.inputs["postrender"]).resolve() == Path(helm_postrender.__file__).resolve()
+    # Relative to the project root (where Pulumi runs the provider and so Helm): the same input on every machine.
+    assert milvus.inputs["postrender"] == "render/helm_postrender.py"
+    assert (Path(__file__).resolve().parents[2] / milvus.inputs["postrender"]).resolve() == \
+        Path(helm_postrender.__file__).resolve()
     assert milvus.inputs["values"]["etcd"]["priorityClassName"] in classes
     kps = graph.one(RELEASE, "monitoring-kps").inputs["values"]
     for block in (kps["prometheus"]["prometheusSpec"], kps["alertmanager"]["alertmanagerSpec"], kps["grafana"],
