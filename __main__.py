@@ -1,4 +1,4 @@
-"""milvus-eks: settings → plan → components → exports."""
+"""milvus-eks: settings → plan → bundle → components → exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -14,22 +14,24 @@ from components.namespace_quota import NamespaceQuota, NamespaceQuotaArgs, Prior
 from render.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
-from components.workloads import require_capacity
+from render import bundle as rendered
 from render.karpenter import karpenter_pools
 from stacks import sizing
 from stacks.config import load_from_pulumi
 
 settings = load_from_pulumi()
 plan = sizing.plan(settings)
-capacity = require_capacity(settings, plan)  # quotas and pools; raises before anything exists
+# Every object rendered (charts by Helm, the program's own), quotas derived, pods placed on the planned nodes;
+# raises with every problem before anything is registered.
+bundle = rendered.require(settings, plan)
 namer = Namer(pulumi.get_stack())
 
 aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
                                                                                    "Project": PROJECT}})
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider)).names
-
 zone_names = choose_zones(zones, settings.network.az_count)
+
 network = Network("network", NetworkArgs(settings.network, zone_names, namer), aws_opts)
 cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region, network.private_subnet_ids,
                                                network.public_subnet_ids, namer), aws_opts)
@@ -40,7 +42,7 @@ pools = {
         min_size=plan.pool(name).min_size, namer=namer), aws_opts)
     for name, pool in settings.node_pools.items() if pool.provisioner == "managedNodeGroup"
 }
-addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
+addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer, bundle),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
 karpenter = (Karpenter("karpenter", KarpenterArgs(
@@ -49,26 +51,23 @@ karpenter = (Karpenter("karpenter", KarpenterArgs(
                                                depends_on=[addons]))
              if karpenter_pools(settings) else None)
 nodes_ready = [addons, *([karpenter] if karpenter else [])]
-priorities = PriorityClasses("priorities", pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
-                                                                  depends_on=[addons]))
-milvus_shape = {"query_node_replicas": plan.query_node_replicas,
-                "streaming_node_replicas": plan.streaming_node_replicas, "resource_groups": plan.resource_groups,
-                "group_zones": plan.group_zones(zone_names)}
+priorities = PriorityClasses("priorities", bundle,
+                             pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[addons]))
 milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
-                                                   oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
+                                                   oidc_issuer=cluster.oidc_issuer, bundle=bundle, namer=namer,
+                                                   zone_leaves=rendered.zone_leaves(settings, plan, zone_names)),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=[*nodes_ready, priorities]))
-monitoring = (Monitoring("monitoring", MonitoringArgs(settings, plan),
+monitoring = (Monitoring("monitoring", MonitoringArgs(settings, bundle),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
                                                 depends_on=[*nodes_ready, priorities]))
               if settings.monitoring.enabled else None)
 namespaces = {milvus.namespace: milvus.namespace_resource,
               **({monitoring.namespace: monitoring.namespace_resource} if monitoring else {})}
-quotas = [NamespaceQuota(f"quota-{q.namespace}", NamespaceQuotaArgs(settings, q, namespaces.get(q.namespace)),
+quotas = [NamespaceQuota(f"quota-{q.namespace}", NamespaceQuotaArgs(q.namespace, bundle, namespaces.get(q.namespace)),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
-          for q in capacity.quotas]
-topology = MilvusTopology("topology", MilvusTopologyArgs(settings, plan, milvus.endpoint, milvus.root_secret_name,
-                                                       milvus.release),
+          for q in bundle.capacity.quotas]
+topology = MilvusTopology("topology", MilvusTopologyArgs(bundle, milvus.release),
                           pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
 
 pulumi.export(outputs.CLUSTER_NAME, cluster.name)
@@ -83,6 +82,7 @@ pulumi.export(outputs.MILVUS_ROLE_ARN, milvus.role_arn)
 pulumi.export(outputs.MILVUS_ROOT_SECRET, milvus.root_secret_name)
 pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
 pulumi.export(outputs.PLAN, plan.summary())
-pulumi.export(outputs.CAPACITY, capacity.summary())
+pulumi.export(outputs.CAPACITY, bundle.capacity.summary())
+pulumi.export(outputs.SCHEDULING, bundle.scheduling.summary())
 if monitoring is not None:
     pulumi.export(outputs.GRAFANA_ADMIN_SECRET, f"{monitoring.namespace}/{monitoring.grafana_admin_secret}")

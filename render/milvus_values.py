@@ -221,6 +221,11 @@ def pods_per_component(settings: Settings, query_node_replicas: int, streaming_n
     return counts
 
 
+def zones_annotation(group_zones: Mapping[str, str]) -> str:
+    """The value of the query nodes' zone-map annotation (render/helm_postrender.py reads it)."""
+    return json.dumps(dict(sorted(group_zones.items())))
+
+
 def user_config(settings: Settings) -> dict[str, Any]:
     """Milvus config overrides, mounted as user.yaml (the only override file pods mount,
     T/querynode-deployment.yaml:157-165)."""
@@ -282,7 +287,7 @@ def render_milvus_values(
             # ephemeral-storage limit as LOCAL_STORAGE_SIZE (T/querynode-deployment.yaml:107-113,174-177).
             block["disk"] = {"enabled": True, "size": {"enabled": True}}
             if group_zones:
-                block["annotations"] = {ZONES_ANNOTATION: json.dumps(dict(sorted(group_zones.items())))}
+                block["annotations"] = {ZONES_ANNOTATION: zones_annotation(group_zones)}
         else:
             block["resources"] = merge_resources(DEFAULT_RESOURCES[component],
                                                  getattr(m.components, attr).resources)

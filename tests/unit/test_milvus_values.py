@@ -20,9 +20,9 @@ from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, parse_quantity
 from stacks.settings import Settings
 from stacks.validation import load_settings
-from tests.conftest import stack_document
+from tests.conftest import STACKS, stack_document
 from tests.golden_files import assert_golden
-from components.network import choose_zones
+from render.bundle import planned_zones
 from tools.offline import INVOKES
 
 KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "render" / "data" / "milvus_chart_keys.txt")
@@ -49,7 +49,8 @@ def shape(settings: Settings) -> dict[str, Any]:
     return {"query_node_replicas": plan.query_node_replicas,
             "streaming_node_replicas": plan.streaming_node_replicas,
             "resource_groups": plan.resource_groups,
-            "group_zones": plan.group_zones(choose_zones(MOCK_ZONES, settings.network.az_count))}
+            # Stand-in zone names, as the bundle renders them (the deploy swaps in the region's: render/bundle.py).
+            "group_zones": plan.group_zones(planned_zones(settings))}
 
 
 def values_for(settings: Settings, **overrides: Any) -> dict:
@@ -59,7 +60,7 @@ def values_for(settings: Settings, **overrides: Any) -> dict:
     return mv.render_milvus_values(settings, **kwargs)
 
 
-@pytest.fixture(params=["dev", "prod"])
+@pytest.fixture(params=STACKS)
 def stack(request) -> str:
     return request.param
 
@@ -273,7 +274,8 @@ def test_configured_query_node_resources_win():
 
 
 def test_non_nvme_query_pool_sizes_disk_from_the_root_volume_and_skips_mmap():
-    s = settings_for("dev", pools={"milvus": {"instanceTypes": ["m7i.2xlarge"], "nvme": False, "rootVolumeGb": 100}})
+    s = settings_for("dev", {"components": {}},  # the query node sized from its node, not dev's pin
+                     pools={"milvus": {"instanceTypes": ["m7i.2xlarge"], "nvme": False, "rootVolumeGb": 100}})
     r = mv.query_node_resources(s)
     assert r["limits"]["ephemeral-storage"] == f"{(int(100 * GIB * Decimal('0.85')) - 30 * GIB) // GIB}Gi"
     assert yaml.safe_load(values_for(s)["extraConfigFiles"]["user.yaml"])["queryNode"]["mmap"] == {
@@ -437,10 +439,17 @@ def test_autoscaled_proxies_use_the_charts_hpa_and_count_at_their_maximum():
     assert proxy["hpa"] == {"enabled": True, "minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas,
                             "cpuUtilization": scaling.cpu_utilization}
     assert proxy["replicas"] == -1
-    from components.workloads import milvus_workloads
+    from render.bundle import build
+    from render.workloads import workloads
 
     plan = sizing.plan(s)
-    (proxies,) = [w for w in milvus_workloads(s, plan) if w.name.endswith("-proxy")]
+    objects = [o.obj for o in build(s, plan).objects if not o.crd]
+    # The chart renders the HPA and a Deployment without replicas; the inventory counts the HPA's maximum.
+    (hpa,) = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "milvus-proxy" and hpa["spec"]["maxReplicas"] == 9
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "milvus-proxy"]
+    assert "replicas" not in deployment["spec"]
+    (proxies,) = [w for w in workloads(objects, {}) if w.name == "milvus-proxy"]
     assert proxies.replicas == scaling.max_replicas
     assert mv.pods_per_component(s, plan.query_node_replicas, plan.streaming_node_replicas,
                                  plan.resource_groups)["proxy"] == scaling.min_replicas  # the PDB's floor

@@ -14,7 +14,10 @@ import yaml
 
 from render import helm_postrender as hp
 from stacks import sizing
+from render.bundle import planned_zones
 from tests.unit.test_milvus_values import MOCK_ZONES, settings_for, values_for
+
+ZONES = planned_zones(settings_for("prod"))
 
 
 def _deployment(group: str | None, annotations: dict | None) -> dict:
@@ -37,13 +40,13 @@ def test_prod_values_carry_each_groups_zone():
     s = settings_for("prod")
     plan = sizing.plan(s)
     mapping = json.loads(_zones_annotation()[hp.ZONES_ANNOTATION])
-    assert mapping == {"rg-a": MOCK_ZONES[0], "rg-b": MOCK_ZONES[1]}
+    assert mapping == {"rg-a": ZONES[0], "rg-b": ZONES[1]}
     assert set(mapping) == set(plan.resource_groups) and len(set(mapping.values())) == len(mapping)
 
 
 def test_each_group_deployment_is_pinned_to_its_zone_and_nothing_else_changes():
     annotations = _zones_annotation()
-    for group, zone in (("rg-a", MOCK_ZONES[0]), ("rg-b", MOCK_ZONES[1])):
+    for group, zone in (("rg-a", ZONES[0]), ("rg-b", ZONES[1])):
         before = _deployment(group, annotations)
         original = copy.deepcopy(before)
         after = hp.pin_zone(before)
@@ -72,6 +75,16 @@ def test_the_script_applies_it_to_helms_stream():
                                                                              "metadata": {"name": "milvus"}}])
     result = subprocess.run([sys.executable, hp.__file__], input=stream, capture_output=True, text=True, check=True)
     deployment, service = yaml.safe_load_all(result.stdout)
-    assert deployment["spec"]["template"]["spec"]["nodeSelector"][hp.ZONE_LABEL] == MOCK_ZONES[1]
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"][hp.ZONE_LABEL] == ZONES[1]
     assert deployment["spec"]["template"]["spec"]["priorityClassName"] == hp.SERVING
     assert service["kind"] == "Service"
+
+
+def test_the_bundle_pins_each_group_and_the_deploy_names_the_real_zones(prod_graph):
+    bundle = prod_graph.program["bundle"]
+    pinned = {o.obj["metadata"]["name"]: o.obj["spec"]["template"]["spec"]["nodeSelector"].get(hp.ZONE_LABEL)
+              for o in bundle.objects if o.obj["kind"] == "Deployment" and "querynode" in o.obj["metadata"]["name"]}
+    assert pinned == {"milvus-querynode-rg-a": ZONES[0], "milvus-querynode-rg-b": ZONES[1]}
+    values = prod_graph.one("kubernetes:helm.sh/v3:Release", "milvus-release").inputs["values"]
+    deployed = json.loads(values["queryNode"]["annotations"][hp.ZONES_ANNOTATION])
+    assert deployed == {"rg-a": MOCK_ZONES[0], "rg-b": MOCK_ZONES[1]}  # what Helm's post-renderer will read
