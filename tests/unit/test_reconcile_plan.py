@@ -1,6 +1,7 @@
 """The reconciler's pure planner: spec + observed server state -> actions, drift, unmanaged, errors."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -23,6 +24,7 @@ from topology.reconcile import (
     TransferNodes,
     TransferReplica,
     UpdateResourceGroup,
+    WaitForLoad,
     parse_spec,
     parse_version,
     plan,
@@ -182,13 +184,44 @@ def test_resumes_a_collection_created_before_a_kill():
     assert [type(a) for a in result.actions] == [CreateIndex, LoadCollection]
 
 
-def test_a_collection_still_loading_is_loaded_again_with_its_layout():
+@pytest.mark.parametrize("known", [True, False])
+def test_a_declared_collection_still_loading_is_waited_for_then_planned(known):
+    # A killed run's load goes on in the server; its replica layout is only readable once it is done.
     state = server(
         groups={DEFAULT_RG: 0, "rg-a": 2},
         databases=("default", "search"),
-        collections=[docs_state(load_state="Loading", replica_groups=())],
+        collections=[docs_state(load_state="Loading", replica_groups=(), replicas_known=known)],
     )
-    assert plan(parse_spec(BASE), state).actions == (LoadCollection("search", "docs", 1, ("rg-a",)),)
+    result = plan(parse_spec(BASE), state)
+    assert result.actions == () and not result.errors
+    assert result.waits == (WaitForLoad("search", "docs", False, result.waits[0].why),)
+    assert not result.converged
+    loaded = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"), collections=[docs_state()])
+    assert plan(parse_spec(BASE), loaded).converged
+
+
+def test_another_clients_load_is_left_alone_when_no_node_moves():
+    other = docs_state(database="default", name="theirs", load_state="Loading", replica_groups=(),
+                       replicas_known=False)
+    state = server(groups={DEFAULT_RG: 1, "rg-a": 2}, databases=("default", "search"), collections=[docs_state(), other])
+    result = plan(parse_spec(BASE), state)
+    assert result.waits == () and result.converged
+    assert "collection default.theirs" in result.unmanaged
+
+
+def test_another_clients_load_is_waited_for_before_moving_nodes():
+    # Where its replicas will sit decides which nodes may move: plan nothing on a guess.
+    other = docs_state(database="default", name="theirs", load_state="Loading", replica_groups=(),
+                       replicas_known=False)
+    state = server(groups={DEFAULT_RG: 2}, databases=("default", "search"), collections=[other])
+    result = plan(parse_spec(BASE), state)
+    assert TransferNodes(DEFAULT_RG, "rg-a", 2) in result.actions  # a guess that would strand its replica
+    assert [(w.key, w.routing_only) for w in result.waits] == [("default.theirs", True)]
+    # Once Milvus places it, its replica keeps its node: one node moves instead of two.
+    placed = replace(other, replicas_known=True, replica_groups=(DEFAULT_RG,))
+    result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 2}, databases=("default", "search"), collections=[placed]))
+    assert result.waits == ()
+    assert TransferNodes(DEFAULT_RG, "rg-a", 1) in result.actions
 
 
 def test_group_change_of_a_loaded_collection_transfers_replicas_without_release():
