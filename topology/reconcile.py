@@ -6,10 +6,12 @@ locally as `python -m topology.reconcile`. Observing and applying talk to Milvus
 Promises: idempotent (a converged server gives zero actions), safe (never drops anything, never releases a
 loaded collection except to load it again with a new replica layout, leaves what the spec does not name
 alone), resumable (every action is re-derived from what the server says, so a killed run converges when
-re-run). What it may not change (shard count, dim, metric, index of an existing collection) is drift:
+re-run: a load it left in progress is waited for, then planned). Another client's load in progress is left
+alone unless query nodes must move, then waited for. What it may not change (shard count, dim, metric, index of an existing collection) is drift:
 reported, exit 2, that collection untouched.
 
-Exit codes: 0 converged (or dry run), 1 error (one line, no traceback), 2 drift.
+Exit codes: 0 converged (or dry run), 1 error (one line naming the file, key or server answer; no traceback;
+also for bad arguments, a refused password and a bad spec, all before anything changes), 2 drift.
 """
 
 from __future__ import annotations
@@ -103,8 +105,10 @@ SPEC_FIELDS = ("resourceGroups", "databases", "collections")
 GROUP_FIELDS = ("name", "nodes")
 COLLECTION_FIELDS = ("database", "name", "dim", "metric", "index", "shards", "replicas", "resourceGroups")
 INDEX_FIELDS = ("type", "params")
-# Milvus' rule for collection names (internal/proxy/validate_util.go ValidateCollectionName).
-COLLECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Milvus' rule for collection and database names (internal/proxy/util.go ValidateCollectionName,
+# ValidateDatabaseName; proxy.maxNameLength 255); 2.3.5 refuses `my-db` with "database name can only contain
+# numbers, letters and underscores".
+COLLECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 MAX_DIM = 32768
 _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 2, 60, 60, 4, 4
@@ -215,8 +219,10 @@ def parse_spec(data: Any) -> Spec:
 
     databases: list[str] = []
     for i, name in enumerate(_list(data, "databases", "database names", problems)):
-        if not isinstance(name, str) or not name:
-            problems.append(f"databases[{i}]: must be a non-empty string, got {_show(name)}")
+        if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+            problems.append(
+                f"databases[{i}]: must be letters, digits and underscores (not starting with a digit), got {_show(name)}"
+            )
         elif name in databases:
             problems.append(f"databases[{i}]: {name!r} is listed twice")
         else:
@@ -242,7 +248,10 @@ def parse_spec(data: Any) -> Spec:
         if not isinstance(database, str) or (database not in databases and database != DEFAULT_DB):
             problems.append(f"{where}.database: {_show(database)} is not in databases {databases}")
         if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
-            problems.append(f"{where}.name: must be letters, digits and underscores, got {_show(name)}")
+            problems.append(
+                f"{where}.name: must be letters, digits and underscores (not starting with a digit, at most 255), "
+                f"got {_show(name)}"
+            )
         elif isinstance(database, str):
             first = seen.setdefault((database, name), i)
             if first != i:
@@ -742,13 +751,16 @@ class Deadline:
 
 
 def _error_chain(error: BaseException):
-    """The error and its causes; pymilvus raises `e from e`, so the chain can loop."""
+    """The error and everything it was raised from or during; pymilvus raises `e from e`, so links can loop."""
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
 
 
 def _grpc_status(error: BaseException) -> tuple[str, str] | None:

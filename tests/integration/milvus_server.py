@@ -17,6 +17,7 @@ import tempfile
 import time
 import typing
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ class MilvusEndpoint:
     @property
     def token(self) -> str:
         return f"{self.user}:{self.password}"
+
+    @property
+    def metrics_port(self) -> int:
+        return int(urllib.parse.urlsplit(self.metrics_url).port or 0)
 
 
 def free_port() -> int:

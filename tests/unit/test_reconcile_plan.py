@@ -363,3 +363,58 @@ def test_node_moves_never_leave_a_loaded_replica_without_a_node(nodes, have, loa
         needed = max([0] + [1 for g in loaded if g == group])
         assert after[group] >= min(needed, {DEFAULT_RG: 2, "rg-a": have}[group])
     assert all(n >= 0 for n in after.values())
+
+
+class _GrpcError(Exception):
+    """The shape of grpc.RpcError as pymilvus chains it: code() and details() methods."""
+
+    def __init__(self, name: str, details: str):
+        super().__init__(details)
+        self._name, self._details = name, details
+
+    def code(self):
+        return type("StatusCode", (), {"name": self._name})()
+
+    def details(self) -> str:
+        return self._details
+
+
+def _connect_failure(cause: Exception) -> Exception:
+    # pymilvus 3.0.2 client/grpc_handler.py `_wait_for_channel_ready`: the Connect RPC's error becomes the cause of
+    # a MilvusException that reads like an unreachable server; its error_handler then re-raises `e from e`.
+    error = ConnectionError("Fail connecting to server on 127.0.0.1:19530, illegal connection params or server unavailable")
+    error.__context__ = cause
+    error.__cause__ = error  # the loop `raise e from e` leaves behind
+    return error
+
+
+def test_a_refused_password_is_not_retried_and_says_authentication_failed():
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise _connect_failure(
+            _GrpcError("UNAUTHENTICATED", "auth check failure, please check username and password are correct")
+        )
+
+    with pytest.raises(ReconcileError) as caught:
+        with_retry("connect to http://milvus:19530", refused, Deadline(600), sleep=lambda s: pytest.fail("retried"))
+    assert calls == [1]
+    assert str(caught.value) == (
+        "connect to http://milvus:19530: authentication failed: Milvus refused the credentials (auth check failure, "
+        "please check username and password are correct); check --user and the password (--password-file or "
+        "MILVUS_PASSWORD)"
+    )
+
+
+def test_an_unreachable_server_with_the_same_words_is_still_retried():
+    attempts = []
+
+    def unreachable():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _connect_failure(_GrpcError("UNAVAILABLE", "failed to connect to all addresses"))
+        return "ok"
+
+    assert with_retry("connect", unreachable, Deadline(600), sleep=lambda s: None) == "ok"
+    assert len(attempts) == 3
