@@ -7,29 +7,25 @@ from tests.integration.milvus_server import MilvusEndpoint, running_milvus
 
 
 class MilvusServers:
-    """The one Milvus a host may run, switched between the plain server most tests share and one with
-    authentication on. The plain one comes back on its first ports, so endpoints handed out earlier (session and
-    module fixtures) stay valid; its data does not survive the switch (every test uses its own names)."""
+    """The one Milvus a host may run: the plain server most tests share, or one with authentication on.
+
+    Asking for the other kind stops the current one; the plain one is started again, on new ports, for the next
+    module that asks for it (so a module's tests that need authentication come last in that module).
+    """
 
     def __init__(self) -> None:
         self._stack: contextlib.ExitStack | None = None
         self._authorization: bool | None = None
         self._endpoint: MilvusEndpoint | None = None
-        self._plain_ports: tuple[int, int] | None = None
 
     def get(self, authorization: bool = False) -> MilvusEndpoint:
         if self._endpoint is not None and self._authorization == authorization:
             return self._endpoint
         self.close()
-        ports = {}
-        if not authorization and self._plain_ports:
-            ports = {"proxy_port": self._plain_ports[0], "metrics_port": self._plain_ports[1]}
         stack = contextlib.ExitStack()
-        endpoint = stack.enter_context(running_milvus(authorization=authorization, **ports))
-        self._stack, self._authorization, self._endpoint = stack, authorization, endpoint
-        if not authorization and self._plain_ports is None:
-            self._plain_ports = (endpoint.port, endpoint.metrics_port)
-        return endpoint
+        self._endpoint = stack.enter_context(running_milvus(authorization=authorization))
+        self._stack, self._authorization = stack, authorization
+        return self._endpoint
 
     def close(self) -> None:
         if self._stack is not None:
@@ -46,14 +42,13 @@ def milvus_servers() -> Iterator[MilvusServers]:
         servers.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def milvus_server(milvus_servers: MilvusServers) -> MilvusEndpoint:
-    """The session's single real Milvus 2.3.5 standalone (see milvus_server.py for the host lock)."""
+    """The real Milvus 2.3.5 standalone the module's tests share (see milvus_server.py for the host lock)."""
     return milvus_servers.get()
 
 
-@pytest.fixture
-def auth_milvus_server(milvus_servers: MilvusServers, milvus_server: MilvusEndpoint) -> Iterator[MilvusEndpoint]:
-    """A Milvus with user authentication on (root / Milvus), in place of the shared one for this test only."""
-    yield milvus_servers.get(authorization=True)
-    milvus_servers.get()
+@pytest.fixture(scope="module")
+def auth_milvus_server(milvus_servers: MilvusServers) -> MilvusEndpoint:
+    """A Milvus with user authentication on (root / Milvus); it replaces the shared one for the rest of the module."""
+    return milvus_servers.get(authorization=True)

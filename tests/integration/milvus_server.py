@@ -17,7 +17,6 @@ import tempfile
 import time
 import typing
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,10 +47,6 @@ class MilvusEndpoint:
     @property
     def token(self) -> str:
         return f"{self.user}:{self.password}"
-
-    @property
-    def metrics_port(self) -> int:
-        return int(urllib.parse.urlsplit(self.metrics_url).port or 0)
 
 
 def free_port() -> int:
@@ -159,17 +154,10 @@ def _wait_until_ready(server, endpoint: MilvusEndpoint, timeout_s: float) -> Non
 
 
 @contextlib.contextmanager
-def running_milvus(
-    timeout_s: float = START_TIMEOUT_S,
-    *,
-    authorization: bool = False,
-    proxy_port: int | None = None,
-    metrics_port: int | None = None,
-) -> Iterator[MilvusEndpoint]:
+def running_milvus(timeout_s: float = START_TIMEOUT_S, *, authorization: bool = False) -> Iterator[MilvusEndpoint]:
     """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards.
 
-    `authorization` turns on user authentication (root / ROOT_PASSWORD); fixed ports let a stopped server be
-    replaced by a new one its callers still reach at the same endpoint.
+    `authorization` turns on user authentication (user ROOT_USER, password ROOT_PASSWORD).
     """
     from milvus import MilvusServer
 
@@ -178,14 +166,14 @@ def running_milvus(
         base_dir = Path(tempfile.mkdtemp(prefix="milvus-eks-server-"))
         server = None
         try:
-            proxy_port = proxy_port or free_port()
+            proxy_port = free_port()
             server = MilvusServer(proxy_port=proxy_port, wait_for_started=False)
             # The milvus package's config template key for common.security.authorizationEnabled.
             server.config.set("authorization_enabled", authorization)
             # set_base_dir points config, logs, etcd, rocksmq and local storage under base_dir and the
             # binaries are unpacked to base_dir/bin; without it all of that lands in ~/.milvus.io.
             server.set_base_dir(str(base_dir))
-            server.webservice_port = metrics_port or free_port()
+            server.webservice_port = free_port()
             server.start()
             _record(lock, f"{server.server_proc.pid} {base_dir}")
             # start() re-resolves webservice_port (scanning upwards if taken), so read it back afterwards.
