@@ -319,17 +319,25 @@ def _decode_error(error: UnicodeDecodeError) -> str:
     return f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start}); save the spec as UTF-8 JSON"
 
 
+# Far above any real spec (the prod stack's is about 1 KiB); reading stops there, so a device or a runaway file
+# given as the spec (/dev/zero) cannot hang the run or exhaust its memory.
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+MAX_PASSWORD_BYTES = 64 * 1024
+
+
 def load_spec(path: str) -> Spec:
     """Read and validate a spec file; every failure is one SpecError that names the file."""
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except IsADirectoryError:
         raise SpecError(["is a directory; pass the spec JSON file"], path) from None
     except FileNotFoundError:
         raise SpecError(["no such file"], path) from None
     except OSError as error:
         raise SpecError([f"cannot read: {error.strerror or error}"], path) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([f"larger than {MAX_SPEC_BYTES // 2**20} MiB; not a topology spec"], path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -1029,11 +1037,15 @@ def _read_password(path: str | None) -> str:
         return os.environ.get("MILVUS_PASSWORD", "")
     try:
         with open(path, "rb") as handle:
-            return handle.read().decode("utf-8").strip()
+            raw = handle.read(MAX_PASSWORD_BYTES + 1)
     except IsADirectoryError:
         raise ReconcileError(f"--password-file {path}: is a directory; pass the file holding the password") from None
     except OSError as error:
         raise ReconcileError(f"--password-file {path}: {error.strerror or error}") from None
+    if len(raw) > MAX_PASSWORD_BYTES:
+        raise ReconcileError(f"--password-file {path}: larger than {MAX_PASSWORD_BYTES // 1024} KiB; not a password file")
+    try:
+        return raw.decode("utf-8").strip()
     except UnicodeDecodeError as error:
         raise ReconcileError(f"--password-file {path}: {_decode_error(error)}") from None
 
