@@ -1,53 +1,53 @@
 """Scheduling feasibility: will every rendered pod start — in any creation order — and can every workload roll, on
-the nodes the plan buys, for every instance type a pool allows? Pure: rendered objects and pool shapes in, a frozen
-report out; no cluster, no Pulumi.
+the nodes the plan buys, for every instance type a pool allows? Pure: rendered objects and pool shapes in, a
+frozen report out; no cluster, no Pulumi.
 
 The model. Pods come from Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicaSets, and from Prometheus
-and Alertmanager resources as the StatefulSets the Prometheus Operator makes of them; other objects are ignored.
-Each pool becomes `nodes` nodes, zones assigned round-robin, labelled like EKS labels them (the pool's
-labels plus `kubernetes.io/hostname`, `topology.kubernetes.io/zone`, `node.kubernetes.io/instance-type`,
-`kubernetes.io/os`, `kubernetes.io/arch`). One *scenario* per instance type a pool allows: the baseline puts every
-pool on its first type, and each further type of a pool gets a scenario where that pool is made only of that type
-(a managed node group may mix its types; a homogeneous pool is the case a per-type problem is reported against).
-Node allocatable comes from the catalog (cpu, memory, max pods); ephemeral storage is the capacity the caller
-passes minus what the kubelet withholds on EKS AL2023 (nodeadm `kubeReserved` ephemeral-storage 1Gi and the hard
-eviction threshold `nodefs.available` 10 %, both subtracted from allocatable by the kubelet). DaemonSets go first, one
-pod on every node they select and tolerate; together with the EKS add-on DaemonSets that are not in the bundle they
-may use the per-node DaemonSet budget of `stacks.sizing` (whichever is larger is charged), and the add-ons take
-their pod slots. Every other pod is then placed one at a time: a node must pass the pod's nodeSelector, required
-node affinity, taints (NoSchedule/NoExecute), required pod anti-affinity (both the pod's own terms and the terms of
-pods already there), topology spread constraints with `whenUnsatisfiable: DoNotSchedule` (skew over the domains of
-the nodes the pod's node affinity allows, `minDomains` and `matchLabelKeys` honoured), and its requests — max(sum of
-containers and sidecars, largest init container) per resource, a container with only a limit requesting its limit
-as the API server defaults it — plus one pod slot. A pod that fits nowhere may preempt: as kube-scheduler's
-DefaultPreemption does, lower-priority pods are evicted from the node whose victims have the lowest top priority
-(then the fewest victims), and the victims go back to the queue (they must start elsewhere or end Pending). Pods are placed in several creation orders, each a
-first-fit-decreasing or a scheduler-like pass: largest first onto the first node that fits (first-fit-decreasing),
-largest first and smallest first onto the node left least allocated (kube-scheduler's default score), both sorted
-by priority first as the scheduling queue does when every pod waits at once, and both again regardless of priority
-(pods that arrive one by one are scheduled as they come); the order the objects come in; and
-24 random arrival orders (fixed seed, alternately first fit and least allocated), which ignore priority because a pod that arrives alone is scheduled at once.
-The first install is feasible only if every order starts every pod; a pod left Pending is reported with the first
-order that strands it, the scheduler's reasons and the key to change. Job and CronJob pods must fit once the
-long-running pods run and are then removed (they complete). Rollouts are checked on every distinct settled
-placement: a Deployment surges `maxSurge` pods (percentages rounded up) and may go `maxUnavailable` below its
-replicas (rounded down; both zero means one, as the Deployment controller resolves them); it progresses if it may
-retire a pod first, if a surge pod fits beside everything running, or if the surge pod preempts pods that then start
-elsewhere; its *headroom* is how many extra pods fit without evicting anything (the worst placement counts).
-`Recreate` always progresses. A StatefulSet rolling update deletes a pod and recreates it, which must fit again (in
-the same zone when it has volume claims: an EBS volume stays in its zone); `OnDelete` never rolls by itself. A
-DaemonSet with `maxSurge` needs room for a second pod on every node.
+and Alertmanager resources as the StatefulSets the Prometheus Operator makes of them; other objects are ignored. Each
+pool becomes `nodes` nodes, zones assigned round-robin, labelled like EKS labels them (the pool's labels plus
+`kubernetes.io/hostname`, `topology.kubernetes.io/zone`, `node.kubernetes.io/instance-type`, `kubernetes.io/os`,
+`kubernetes.io/arch`). One *scenario* per instance type a pool allows: the baseline puts every pool on its first
+type, and each further type of a pool gets a scenario where that pool is made only of that type (a managed node group
+may mix its types; a homogeneous pool is the case a per-type problem is reported against). Node allocatable comes
+from the catalog (cpu, memory, max pods); ephemeral storage is the capacity the caller passes minus what the kubelet
+withholds on EKS AL2023 (nodeadm `kubeReserved` ephemeral-storage 1Gi and the hard eviction threshold
+`nodefs.available` 10 %, both subtracted from allocatable by the kubelet). DaemonSets go first, one pod on every node
+they select and tolerate; together with the EKS add-on DaemonSets that are not in the bundle they may use the
+per-node DaemonSet budget of `stacks.sizing` (whichever is larger is charged), and the add-ons take their pod slots.
+Every other pod is then placed one at a time: a node must pass the pod's nodeSelector, required node affinity, taints
+(NoSchedule/NoExecute), required pod anti-affinity (both the pod's own terms and the terms of pods already there),
+topology spread constraints with `whenUnsatisfiable: DoNotSchedule` (skew over the domains of the nodes the pod's
+node affinity allows, `minDomains` and `matchLabelKeys` honoured), and its requests — max(sum of containers and
+sidecars, largest init container) per resource, a container with only a limit requesting its limit as the API server
+defaults it — plus one pod slot. A pod that fits nowhere may preempt: as kube-scheduler's DefaultPreemption does,
+lower-priority pods are evicted from the node whose victims have the lowest top priority (then the fewest victims),
+and the victims go back to the queue (they must start elsewhere or end Pending). Pods are placed in several creation
+orders, each a first-fit-decreasing or a scheduler-like pass: largest first onto the first node that fits
+(first-fit-decreasing), largest first and smallest first onto the node left least allocated (kube-scheduler's default
+score), both sorted by priority first as the scheduling queue does when every pod waits at once, and both again
+regardless of priority (pods that arrive one by one are scheduled as they come); the order the objects come in; and
+24 random arrival orders (fixed seed, alternately first fit and least allocated), which ignore priority because a pod
+that arrives alone is scheduled at once. The first install is feasible only if every order starts every pod; a pod
+left Pending is reported with the first order that strands it, the scheduler's reasons and the key to change. Job and
+CronJob pods must fit once the long-running pods run and are then removed (they complete). Rollouts are checked on
+every distinct settled placement: a Deployment surges `maxSurge` pods (percentages rounded up) and may go
+`maxUnavailable` below its replicas (rounded down; both zero means one, as the Deployment controller resolves them);
+it progresses if it may retire a pod first, if a surge pod fits beside everything running, or if the surge pod
+preempts pods that then start elsewhere; its *headroom* is how many extra pods fit without evicting anything (the
+worst placement counts). `Recreate` always progresses. A StatefulSet rolling update deletes a pod and recreates it,
+which must fit again (in the same zone when it has volume claims: an EBS volume stays in its zone); `OnDelete` never
+rolls by itself. A DaemonSet with `maxSurge` needs room for a second pod on every node.
 
 Stricter or looser than kube-scheduler. Stricter: the DaemonSet budget is charged even where the add-ons request
 less; a namespace selector in an anti-affinity term counts pods of every namespace; a pod stranded in any one of the
 orders tried is reported, even if the real scheduler's random tie-breaking would rarely produce that order; a
 Deployment with `maxUnavailable` 0 whose surge pod finds no room is reported stalled although a node autoscaler (none
 is installed) could add one. Looser: preferred rules (preferred node and pod affinity, `ScheduleAnyway` spread,
-PreferNoSchedule taints) are ignored — they change where pods go, never whether they start, but a real placement
-may therefore differ from every order tried; required pod affinity, host ports, volume limits and volume topology
-beyond "same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS
-and other EKS add-on Deployments) are invisible except through the DaemonSet budget; the instance-store filesystem's
-own overhead is not subtracted; preemption ignores PodDisruptionBudgets. Different by construction: a finite set of
+PreferNoSchedule taints) are ignored — they change where pods go, never whether they start, but a real placement may
+therefore differ from every order tried; required pod affinity, host ports, volume limits and volume topology beyond
+"same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS and
+other EKS add-on Deployments) are invisible except through the DaemonSet budget; the instance-store filesystem's own
+overhead is not subtracted; preemption ignores PodDisruptionBudgets. Different by construction: a finite set of
 orders stands for "any order" (the search is not exhaustive); a pool's nodes are homogeneous in each scenario (a real
 pool may mix its types); every workload is rolled alone against the settled cluster (Helm upgrades them together:
 their surges take turns for the same free room, and the drift in packing that leaves behind is not modelled); ties
@@ -283,7 +283,8 @@ def _operator_statefulset(obj: Mapping, reloader: Mapping[str, str]) -> dict:
               "app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "prometheus-operator", lower: name}
     if kind == "Prometheus":
         labels.update({"operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"})
-    replicas = spec.get("replicas", 1) * (spec.get("shards") or 1 if kind == "Prometheus" else 1)
+    shards = (spec.get("shards") or 1) if kind == "Prometheus" else 1
+    replicas = (1 if spec.get("replicas") is None else spec["replicas"]) * shards
     pod = {k: spec[k] for k in ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints",
                                 "priorityClassName") if spec.get(k)}
     pod["containers"] = [{"name": lower, "resources": spec.get("resources") or {}},
@@ -301,13 +302,13 @@ def _pod_spec(obj: Mapping) -> tuple[Mapping, Mapping, int] | None:
     if kind == "CronJob":
         spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     if kind in ("Job", "CronJob"):
-        parallelism = spec.get("parallelism", 1)
+        parallelism = 1 if spec.get("parallelism") is None else spec["parallelism"]
         completions = spec.get("completions")
         count = parallelism if completions is None else min(parallelism, completions)
     elif kind == "DaemonSet":
         count = 1
     else:
-        count = spec.get("replicas", 1)
+        count = 1 if spec.get("replicas") is None else spec["replicas"]
     return spec.get("template") or {}, spec, int(count)
 
 
@@ -439,8 +440,14 @@ class _Cluster:
         self.eligible = [[n for n, reason in enumerate(row) if reason is None] for row in self.static]
         self.keys = sorted({*(a.topology_key for t in templates for a in t.anti),
                             *(s.topology_key for t in templates for s in t.spread)})
-        # topology key -> label value -> pods per template index
-        self.domains: dict[str, dict[str, list[int]]] = {k: {} for k in self.keys}
+        # Topology domains (key, label value) numbered once; per node, its domain of each key; per domain, pods per
+        # template index.
+        domains: dict[tuple[str, str], int] = {}
+        self.node_domain: list[dict[str, int]] = [
+            {k: domains.setdefault((k, node.labels[k]), len(domains)) for k in self.keys if k in node.labels}
+            for node in nodes]
+        self.domain_counts = [[0] * len(templates) for _ in domains]
+        self.per_node = [[0] * len(templates) for _ in nodes]
         # Anti-affinity as "template i may not share a `key` domain with templates S": its own terms and, by
         # symmetry, every other template's terms that match it.
         self.blockers: list[list[tuple[str, frozenset[int]]]] = [[] for _ in templates]
@@ -467,7 +474,8 @@ class _Cluster:
         other.placed = dict(self.placed)
         other.owner = dict(self.owner)
         other.pods_on = [list(p) for p in self.pods_on]
-        other.domains = {k: {v: list(c) for v, c in d.items()} for k, d in self.domains.items()}
+        other.domain_counts = [list(c) for c in self.domain_counts]
+        other.per_node = [list(c) for c in self.per_node]
         return other
 
     @staticmethod
@@ -506,27 +514,28 @@ class _Cluster:
             out.append("pods")
         return out
 
-    def _count(self, key: str, value: str, hits: frozenset[int]) -> int:
-        counts = self.domains[key].get(value)
-        return sum(counts[j] for j in hits) if counts else 0
-
     def _anti_ok(self, i: int, n: int) -> bool:
-        blockers = self.blockers[i]
-        if not blockers:
-            return True
-        labels = self.nodes[n].labels
-        return not any(key in labels and self._count(key, labels[key], hits) for key, hits in blockers)
+        domain = self.node_domain[n]
+        for key, hits in self.blockers[i]:
+            d = domain.get(key)
+            if d is not None:
+                counts = self.domain_counts[d]
+                if any(counts[j] for j in hits):
+                    return False
+        return True
 
     def _spread_ok(self, i: int) -> list[set[int]]:
         """Per DoNotSchedule constraint, the nodes where one more pod keeps the skew within maxSkew."""
         t = self.templates[i]
         allowed = []
         for s, hits, nodes in zip(t.spread, self.spread_hits[i], self.spread_nodes[i]):
+            # Like kube-scheduler, count only the pods on nodes the incoming pod's node affinity allows.
             counts: dict[str, int] = {}
             for n in nodes:
                 value = self.nodes[n].labels.get(s.topology_key)
-                if value is not None and value not in counts:
-                    counts[value] = self._count(s.topology_key, value, hits)
+                if value is not None:
+                    here = self.per_node[n]
+                    counts[value] = counts.get(value, 0) + sum(here[j] for j in hits)
             low = min(counts.values()) if len(counts) >= s.min_domains else 0
             own = 1 if i in hits else 0
             allowed.append({n for n in nodes if (v := self.nodes[n].labels.get(s.topology_key)) is not None
@@ -582,11 +591,9 @@ class _Cluster:
         for r in (_CPU, _MEMORY, _EPHEMERAL):
             free[r] -= sign * t.requests[r]
         free[_PODS] -= sign
-        labels = self.nodes[n].labels
-        for key in self.keys:
-            if key in labels:
-                counts = self.domains[key].setdefault(labels[key], [0] * len(self.templates))
-                counts[i] += sign
+        self.per_node[n][i] += sign
+        for d in self.node_domain[n].values():
+            self.domain_counts[d][i] += sign
 
     def preempt(self, i: int) -> tuple[int, list[str]] | None:
         """kube-scheduler's DefaultPreemption, simplified: on each node, evict every lower-priority pod, check the pod

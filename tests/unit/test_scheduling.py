@@ -493,7 +493,8 @@ def test_prometheus_and_alertmanager_resources_become_the_pods_the_operator_crea
 def test_cronjob_pods_come_from_the_job_template():
     cron = {"kind": "CronJob", "metadata": {"name": "nightly", "namespace": "ns"}, "spec": {"jobTemplate": {"spec": {
         "parallelism": 3, "completions": 2, "template": {"spec": {
-            "nodeSelector": {POOL_LABEL: "p"}, "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}}}}}
+            "nodeSelector": {POOL_LABEL: "p"},
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}}}}}
     t = scheduling._template(cron)
     assert (t.replicas, t.requests[0], t.transient) == (2, 2000, True)
     assert check([cron], [pool(nodes=1)]).problems == ()
