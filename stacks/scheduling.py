@@ -434,7 +434,6 @@ class _Cluster:
         self.free = [list(n.allocatable) for n in nodes]
         self.placed: dict[str, int] = {}
         self.owner: dict[str, int] = {}
-        self.evictions = 0
         self.pods_on: list[list[str]] = [[] for _ in nodes]
         self.static = [[_static_reason(t, n) for n in nodes] for t in templates]
         self.eligible = [[n for n, reason in enumerate(row) if reason is None] for row in self.static]
@@ -500,11 +499,6 @@ class _Cluster:
             for r in (_CPU, _MEMORY, _EPHEMERAL):
                 free[r] -= max(0, reserve[r] - used[n][r])
             free[_PODS] -= reserve[_PODS]
-
-    def fits(self, i: int, n: int) -> bool:
-        req, free = self.templates[i].requests, self.free[n]
-        return ((not req[0] or req[0] <= free[0]) and (not req[1] or req[1] <= free[1])
-                and (not req[2] or req[2] <= free[2]) and free[3] >= 1)
 
     def short(self, i: int, n: int) -> list[str]:
         """The resources a pod of template i lacks on node n."""
@@ -640,7 +634,6 @@ class _Cluster:
                     pending.append(pod)
                     continue
                 n, victims = preemption
-                self.evictions += len(victims)
                 for victim in victims:
                     owner = self.owner[victim]
                     self.remove(owner, victim)
@@ -716,6 +709,19 @@ class Scenario:
     def feasible(self) -> bool:
         return not any(self.orders.values()) and all(r.progresses for r in self.rollouts)
 
+    @property
+    def nodes_used(self) -> int:
+        """Nodes running a pod other than a DaemonSet's."""
+        return len({at for pod, at in self.placements.items() if "@" not in pod})
+
+    def pending(self) -> dict[tuple[str, ...], list[str]]:
+        """Pods left Pending → the orders that leave exactly them Pending."""
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for order, pods in self.orders.items():
+            if pods:
+                grouped.setdefault(pods, []).append(order)
+        return grouped
+
 
 @dataclass(frozen=True)
 class SchedulingReport:
@@ -732,12 +738,13 @@ class SchedulingReport:
             "scenarios": {s.name: {
                 "instanceTypes": dict(s.instance_types),
                 "feasible": s.feasible,
+                "nodesUsed": s.nodes_used,
                 "nodes": {n.name: {"pool": n.pool, "instanceType": n.instance_type, "zone": n.zone,
                                    "pods": sorted(p for p, at in s.placements.items() if at == n.name),
                                    "free": _free_quantities(s.free[n.name])} for n in s.nodes},
                 "pending": {order: list(pods) for order, pods in s.orders.items() if pods},
                 "rollouts": {r.workload: {"strategy": r.strategy, "headroom": r.headroom,
-                                          "progresses": r.progresses} for r in s.rollouts},
+                                          "progresses": r.progresses, "reason": r.reason} for r in s.rollouts},
             } for s in self.scenarios},
         }
 
@@ -745,16 +752,17 @@ class SchedulingReport:
         lines = []
         for s in self.scenarios:
             types = ", ".join(f"{p}={t}" for p, t in s.instance_types.items())
-            lines.append(f"scenario {s.name} ({types}): {'feasible' if s.feasible else 'NOT feasible'}")
+            lines.append(f"scenario {s.name} ({types}): {'feasible' if s.feasible else 'NOT feasible'}, "
+                         f"{s.nodes_used} of {len(s.nodes)} nodes used")
             for n in s.nodes:
                 free = s.free[n.name]
                 pods = sorted(p for p, at in s.placements.items() if at == n.name)
                 lines.append(f"  {n.name:<14} {n.instance_type:<13} {n.zone:<11} free {_show(0, free['cpu']):>7} "
                              f"cpu {_show(1, free['memory']):>8} mem {_show(2, free['ephemeral-storage']):>8} disk "
                              f"{free['pods']:>3} pods  {len(pods)} placed")
-            for order, pods in s.orders.items():
-                if pods:
-                    lines.append(f"  pending when created {order}: {', '.join(pods)}")
+            for pods, orders in s.pending().items():
+                more = f" and {len(orders) - 2} more orders" if len(orders) > 2 else ""
+                lines.append(f"  pending when created {' / '.join(orders[:2])}{more}: {', '.join(pods)}")
             for r in s.rollouts:
                 lines.append(f"  roll {r.workload}: {r.strategy}, headroom {r.headroom} "
                              f"{'ok' if r.progresses else 'STALLS'}")

@@ -103,6 +103,7 @@ def test_a_feasible_set_reports_placements_free_room_and_headroom():
     assert sum(s.free[n.name]["cpu"] for n in s.nodes) == 2 * alloc - 2 * 1000 - 2 * 100
     summary = report.summary()
     assert summary["scenarios"]["baseline"]["feasible"] is True
+    assert summary["scenarios"]["baseline"]["nodesUsed"] == 1  # the reported placement is first fit: both on p-1
     assert summary["scenarios"]["baseline"]["rollouts"]["Deployment ns/web"]["headroom"] == 2
     assert "scenario baseline" in report.text()
 
