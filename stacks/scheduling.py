@@ -661,6 +661,11 @@ class _Cluster:
             for reason in found:
                 tally[reason] = tally.get(reason, 0) + 1
         body = ", ".join(f"{count} {reason}" for reason, count in sorted(tally.items(), key=lambda kv: -kv[1]))
+        short = [r for r, name in enumerate(RESOURCES) if f"Insufficient {name}" in tally]
+        if short and self.eligible[i]:
+            most = ", ".join(f"{_show(r, max(self.free[n][r] for n in self.eligible[i]))} {RESOURCES[r]}"
+                             for r in short)
+            body += f"; no node it may use has more than {most} free"
         return f"0/{len(self.nodes)} nodes are available: {body}"
 
     def signature(self) -> tuple:

@@ -387,12 +387,13 @@ FREE = (NODE.alloc_millicpu - 500, NODE.alloc_memory_bytes - 1536 * MIB)
                                                         st.integers(1, FREE[1] // 2 // MIB)), min_size=1, max_size=12))
 def test_small_pods_within_half_the_cluster_always_start_and_roll(nodes, pods):
     """Any greedy placement leaves a pod Pending only if every node is more than half full in some resource, since
-    each pod takes at most half a node. So if the totals, counted in nodes, sum to at most half the node count over
-    cpu and memory, no order can fail and every Deployment has a node with room to surge."""
+    each pod takes at most half a node: the pods already placed then sum to more than half the node count, counted
+    in nodes' worth of cpu plus nodes' worth of memory. So when all pods together stay within half the node count,
+    no order can strand one, and a surge pod (one more such pod) always finds room too."""
     used = sum(c for c, _ in pods) / FREE[0] + sum(m * MIB for _, m in pods) / FREE[1]
     objects = [workload(f"w{k}", cpu=f"{c}m", memory=f"{m}Mi", strategy=SURGE_ONLY) for k, (c, m) in enumerate(pods)]
     report = check(objects, [pool(nodes=nodes)])
-    if used * 2 <= nodes - 1:  # one node's worth kept for the surge pod
+    if used * 2 <= nodes:
         assert report.problems == ()
     if sum(c for c, _ in pods) > nodes * FREE[0]:
         assert report.problems  # pigeonhole: more cpu requested than the nodes have
