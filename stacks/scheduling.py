@@ -48,10 +48,11 @@ therefore differ from every order tried; required pod affinity, host ports, volu
 "same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS and
 other EKS add-on Deployments) are invisible except through the DaemonSet budget; the instance-store filesystem's own
 overhead is not subtracted; preemption ignores PodDisruptionBudgets. Different by construction: a finite set of
-orders stands for "any order" (the search is not exhaustive); a pool's nodes are homogeneous in each scenario (a real
-pool may mix its types); every workload is rolled alone against the settled cluster (Helm upgrades them together:
-their surges take turns for the same free room, and the drift in packing that leaves behind is not modelled); ties
-between equally good nodes go to the first node instead of a random one.
+orders stands for "any order" (the search is not exhaustive; a StatefulSet's `podManagementPolicy` only changes the
+arrival order, which they cover); a pool's nodes are homogeneous in each scenario (a real pool may mix its types);
+every workload is rolled alone against the settled cluster (Helm upgrades them together: their surges take turns for
+the same free room, and the drift in packing that leaves behind is not modelled); ties between equally good nodes go
+to the first node instead of a random one.
 """
 
 from __future__ import annotations
@@ -709,10 +710,12 @@ class Scenario:
     rollouts: tuple[Rollout, ...]
     orders: Mapping[str, tuple[str, ...]]
     """Creation order → the pods left Pending in it (empty: all started)."""
+    daemons_pending: tuple[str, ...] = ()
+    """DaemonSet pods (`namespace/name@node`) with no room on their node."""
 
     @property
     def feasible(self) -> bool:
-        return not any(self.orders.values()) and all(r.progresses for r in self.rollouts)
+        return not any(self.orders.values()) and not self.daemons_pending and all(r.progresses for r in self.rollouts)
 
     @property
     def nodes_used(self) -> int:
@@ -748,6 +751,7 @@ class SchedulingReport:
                                    "pods": sorted(p for p, at in s.placements.items() if at == n.name),
                                    "free": _free_quantities(s.free[n.name])} for n in s.nodes},
                 "pending": {order: list(pods) for order, pods in s.orders.items() if pods},
+                "daemonSetPodsPending": list(s.daemons_pending),
                 "rollouts": {r.workload: {"strategy": r.strategy, "headroom": r.headroom,
                                           "progresses": r.progresses, "reason": r.reason} for r in s.rollouts},
             } for s in self.scenarios},
@@ -873,8 +877,9 @@ class _Check:
                   ("smallest first regardless of priority", by_size[::-1], "least-allocated"),
                   ("as rendered", pods, "least-allocated")]
         rng = random.Random(RANDOM_SEED)
+        canonical = sorted(pods, key=lambda p: p.name)  # the same shuffles whatever order the objects come in
         for k in range(RANDOM_ORDERS):
-            shuffled = list(pods)
+            shuffled = list(canonical)
             rng.shuffle(shuffled)
             orders.append((f"in random order #{k + 1}", shuffled, "least-allocated" if k % 2 else "first-fit"))
         return orders
@@ -913,7 +918,9 @@ class _Check:
             name=name, instance_types=MappingProxyType(dict(types)), nodes=cluster.nodes,
             placements=MappingProxyType({pod: cluster.nodes[n].name for pod, n in cluster.placed.items()}),
             free=MappingProxyType(cluster.snapshot_free()), rollouts=tuple(run.rollouts),
-            orders=MappingProxyType({order: tuple(p.name for p in pods) for order, pods in run.pending.items()}))
+            orders=MappingProxyType({order: tuple(p.name for p in pods) for order, pods in run.pending.items()}),
+            daemons_pending=tuple(f"{run.base.templates[i].namespace}/{run.base.templates[i].name}@"
+                                  f"{run.base.nodes[n].name}" for i, n, _ in run.base.daemon_pending))
 
     # ------------------------------------------------------------------------------------------ problems
 

@@ -225,6 +225,15 @@ def test_daemonsets_take_every_node_they_tolerate_and_only_those():
     assert len([p for p in placed if p.startswith("ns/exporter@")]) == 4
 
 
+def test_a_daemonset_pod_without_room_names_the_node_and_the_type():
+    report = check([workload("agent", kind="DaemonSet", pool_name=None, cpu="9")], [pool(nodes=1)])
+    assert [str(p) for p in report.problems] == [
+        "milvus-eks:nodePools.p.instanceTypes[0]: m7i.2xlarge: DaemonSet ns/agent has no room on node p-1 (cpu: needs "
+        "9000m cpu, 128Mi memory); lower the requests of DaemonSet ns/agent or use a larger instance type"]
+    assert report.scenario("baseline").daemons_pending == ("ns/agent@p-1",)
+    assert not report.scenario("baseline").feasible
+
+
 def test_bundle_daemonsets_share_the_daemonset_budget():
     # A pod sized to a node minus the budget still fits next to a DaemonSet inside the budget, not next to one above.
     alloc = load_catalog()["m7i.2xlarge"].alloc_millicpu
