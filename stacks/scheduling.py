@@ -646,6 +646,16 @@ class _Cluster:
                 queue.extend(retry)
         return pending
 
+    def blocker(self, i: int, n: int) -> str | None:
+        """What keeps a pod of template i off node n right now: resources, anti-affinity, spread, or None."""
+        if self.short(i, n):
+            return "resources"
+        if not self._anti_ok(i, n):
+            return "anti-affinity"
+        if self.templates[i].spread and not all(n in ok for ok in self._spread_ok(i)):
+            return "spread"
+        return None
+
     def reasons(self, i: int) -> str:
         """kube-scheduler's FailedScheduling summary for a pod of template i, e.g. `0/3 nodes are available:
         3 Insufficient cpu.`"""
@@ -826,6 +836,8 @@ class _Run:
     first_ok: str | None
     """The first order that placed every pod."""
     rollouts: list[Rollout]
+    settled: list[_Cluster]
+    """The distinct placements of the orders that placed every pod."""
 
 
 class _Check:
@@ -900,9 +912,10 @@ class _Check:
             if not left:
                 settled.append((order, cluster))
             reported = reported or cluster
-        distinct = {c.signature(): c for _, c in reversed(settled)}  # orders often settle the same way
-        rollouts = _rollouts(self.templates, list(distinct.values()) or [reported])
-        return _Run(reported, base, pending, settled[0][0] if settled else None, rollouts)  # type: ignore[arg-type]
+        distinct = list({c.signature(): c for _, c in reversed(settled)}.values())  # orders often settle alike
+        rollouts = _rollouts(self.templates, distinct or [reported])
+        return _Run(reported, base, pending, settled[0][0] if settled else None, rollouts,  # type: ignore[arg-type]
+                    distinct)
 
     def replay(self, nodes: tuple[Node, ...], base: _Cluster, order: str) -> _Cluster:
         """The cluster as `order` left it, to quote the scheduler's reasons."""
@@ -963,19 +976,19 @@ class _Check:
                                                 f"{_lower(t)}")
         pool = pools[0]
         where = f"pool '{pool}' ({self.shapes[pool].nodes} × {types[pool]})"
-        why = self.replay(base.nodes, base, order).reasons(i)
+        stranded = self.replay(base.nodes, base, order)
+        why = stranded.reasons(i)
         stuck = sum(any(p.template == i for p in pods) for pods in run.pending.values())
-        fix = self.fewest_nodes(pool, types)
+        key, fix = self.fix(pool, types, stranded, i)
         if run.first_ok:
-            return Problem(f"nodePools.{pool}.minSize",
+            return Problem(key,
                            f"first install depends on creation order: {t.workload} (needs {t.needs()}) stays Pending "
                            f"on {where} when pods are created {order} ({why}); it starts when created "
                            f"{run.first_ok}, but {stuck} of {len(run.pending)} orders leave it Pending; {fix}, "
                            f"{_lower(t)}, or give it a higher priorityClassName than the pods beside it (it is then "
                            f"scheduled first and may preempt them)")
-        return Problem(f"nodePools.{pool}.minSize",
-                       f"{t.workload} (needs {t.needs()}) stays Pending on {where} in every creation order tried "
-                       f"({why}); {fix} or {_lower(t)}")
+        return Problem(key, f"{t.workload} (needs {t.needs()}) stays Pending on {where} in every creation order tried "
+                            f"({why}); {fix} or {_lower(t)}")
 
     def rollout_problem(self, r: Rollout, run: _Run, types: Mapping[str, str]) -> Problem:
         i = next(k for k, t in enumerate(self.templates) if t.workload == r.workload)
@@ -984,31 +997,49 @@ class _Check:
         if pool is None:
             return Problem("nodePools", f"{t.workload} cannot roll: {r.reason}")
         where = f"pool '{pool}' ({self.shapes[pool].nodes} × {types[pool]})"
-        fix = self.fewest_nodes(pool, types)
+        full = next((c for c in run.settled if not c.candidates(i)), run.cluster)
+        key, fix = self.fix(pool, types, full, i)
         if t.kind == "Deployment":
-            return Problem(f"nodePools.{pool}.minSize",
+            return Problem(key,
                            f"{t.workload} cannot roll on {where}: {r.strategy} needs room for one more pod (needs "
                            f"{t.needs()}) while all its pods run, and {r.reason}; every change to its pod template "
                            f"(even the config checksum) stalls until Helm's timeout; {fix}, {_lower(t)}, or let it "
                            f"retire a pod first (maxUnavailable ≥ 1)")
-        return Problem(f"nodePools.{pool}.minSize", f"{t.workload} cannot roll on {where}: {r.reason}; {fix} or "
-                                                    f"{_lower(t)}")
+        return Problem(key, f"{t.workload} cannot roll on {where}: {r.reason}; {fix} or {_lower(t)}")
 
-    def fewest_nodes(self, pool: str, types: Mapping[str, str]) -> str:
-        """The fix in node counts: the fewest nodes (up to maxSize) with which every order places every pod and every
-        workload rolls, searched once per pool and scenario."""
-        key = (pool, tuple(types.items()))
-        if key not in self._fewest:
-            shape = self._fewest[key] = (
-                f"more nodes up to nodePools.{pool}.maxSize {self.shapes[pool].max_nodes} do not help; use a larger "
-                f"instance type in nodePools.{pool}.instanceTypes")
-            for count in range(self.shapes[pool].nodes + 1, self.shapes[pool].max_nodes + 1):
-                run = self.evaluate(types, {**{p.name: p.nodes for p in self.pools}, pool: count})
-                if not any(run.pending.values()) and all(r.progresses for r in run.rollouts):
-                    shape = f"raise nodePools.{pool}.minSize to {count}"
-                    break
-            self._fewest[key] = shape
-        return self._fewest[key]
+    def fix(self, pool: str, types: Mapping[str, str], cluster: _Cluster, i: int) -> tuple[str, str]:
+        """(key, what to change) for a pod with no room on its pool: the fewest nodes that make every order and
+        every rollout work (searched once per pool and scenario, maxSize first: when even that fails, no count
+        does); else what blocks it on the nodes it may use — resources (a larger type), zones for a zone spread,
+        or the node count ceiling."""
+        memo = (pool, tuple(types.items()))
+        if memo not in self._fewest:
+            shape = self._fewest[memo] = self.shapes[pool]
+            count = None
+            if shape.max_nodes > shape.nodes and self.works(types, pool, shape.max_nodes):
+                count = next(n for n in range(shape.nodes + 1, shape.max_nodes + 1) if
+                             n == shape.max_nodes or self.works(types, pool, n))
+            self._fewest[memo] = count
+        count, shape = self._fewest[memo], self.shapes[pool]
+        if count is not None:
+            return f"nodePools.{pool}.minSize", f"raise nodePools.{pool}.minSize to {count}"
+        blocked = {cluster.blocker(i, n) for n in cluster.eligible[i]} - {None}
+        index = shape.instance_types.index(types[pool])
+        if blocked <= {"resources"}:
+            return (f"nodePools.{pool}.instanceTypes[{index}]",
+                    f"even {shape.max_nodes} nodes (nodePools.{pool}.maxSize) would not help; use a larger instance "
+                    f"type in nodePools.{pool}.instanceTypes")
+        if "spread" in blocked and any(c.topology_key == ZONE for c in self.templates[i].spread):
+            return ("network.azCount", f"spread the pool over more zones (network.azCount) or let the pod's zone "
+                                       f"spread constraint ScheduleAnyway")
+        return (f"nodePools.{pool}.maxSize",
+                f"even {shape.max_nodes} nodes would not help; raise nodePools.{pool}.maxSize or relax the pod's "
+                f"anti-affinity or spread constraints")
+
+    def works(self, types: Mapping[str, str], pool: str, count: int) -> bool:
+        run = self.evaluate(types, {**{p.name: p.nodes for p in self.pools}, pool: count})
+        return (not any(run.pending.values()) and not run.base.daemon_pending
+                and all(r.progresses for r in run.rollouts))
 
 
 def _lower(t: _Template) -> str:

@@ -151,6 +151,9 @@ def test_hostname_anti_affinity_with_more_replicas_than_nodes():
     assert "stays Pending on pool 'p' (3 × m7i.2xlarge) in every creation order" in text(report)
     assert "3 didn't match pod anti-affinity rules" in text(report)
     assert "raise nodePools.p.minSize to 4" in text(report)
+    beyond = check([workload("qn", replicas=5, labels=labels, affinity=anti_affinity(labels))],
+                   [pool(nodes=3, max_nodes=4)])
+    assert keys(beyond)[0] == "nodePools.p.maxSize" and "even 4 nodes would not help" in text(beyond)
     # Three fit, but the default strategy (25 %: surge 1, unavailable 0 for three replicas) needs a fourth node.
     default = check([workload("qn", replicas=3, labels=labels, affinity=anti_affinity(labels))], [pool(nodes=3)])
     assert "RollingUpdate maxSurge 1 / maxUnavailable 0" in text(default) and "cannot roll" in text(default)
@@ -174,8 +177,9 @@ def test_topology_spread_do_not_schedule_with_too_few_zones():
     spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
                "minDomains": 3, "labelSelector": {"matchLabels": labels}}]
     two_zones = check([workload("s", replicas=3, labels=labels, spread=spread)], [pool(nodes=2, zones=("a", "b"))])
-    assert keys(two_zones)[0] == "nodePools.p.minSize"
+    assert keys(two_zones) == ["network.azCount"]  # the pool spans two zones, however many nodes it gets
     assert "didn't match pod topology spread constraints" in text(two_zones)
+    assert "spread the pool over more zones (network.azCount)" in text(two_zones)
     three_zones = check([workload("s", replicas=3, labels=labels, spread=spread)], [pool(nodes=3)])
     assert three_zones.problems == ()
     anyway = [{**spread[0], "whenUnsatisfiable": "ScheduleAnyway"}]
@@ -362,8 +366,11 @@ DEV_POOL = PoolShape(name="milvus", instance_types=("m6id.2xlarge", "m6id.xlarge
 def test_the_shipped_dev_shape_reports_the_query_node_rollout_stall_and_the_xlarge_misfit():
     report = check(dev_objects(), [DEV_POOL], priorities=PRIORITY_VALUES)
     message = text(report)
-    assert ("nodePools.milvus.minSize: Deployment milvus/milvus-querynode cannot roll on pool 'milvus' "
+    # More nodes do not help (the scheduler spreads the small pods over every node), so the key is the pool's type.
+    assert ("nodePools.milvus.instanceTypes[0]: Deployment milvus/milvus-querynode cannot roll on pool 'milvus' "
             "(3 × m6id.2xlarge): RollingUpdate maxSurge 1 / maxUnavailable 0 needs room for one more pod") in message
+    assert "even 6 nodes (nodePools.milvus.maxSize) would not help" in message
+    assert "or let it retire a pod first (maxUnavailable ≥ 1)" in message
     assert ("nodePools.milvus.instanceTypes[1]: m6id.xlarge: pod Deployment milvus/milvus-querynode needs 7410m cpu "
             "but a node has 3420m allocatable after DaemonSets") in message
     assert "needs 27781Mi memory" in message and "needs 345Gi ephemeral-storage" in message
