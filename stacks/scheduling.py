@@ -194,6 +194,9 @@ class _Spread:
     min_domains: int
     selector: _Selector
     honor_taints: bool
+    """nodeTaintsPolicy Honor (default Ignore): only nodes whose taints the pod tolerates count as domains."""
+    honor_affinity: bool
+    """nodeAffinityPolicy Honor (the default): only nodes the pod's nodeSelector and node affinity allow count."""
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,7 @@ def _template(obj: Mapping) -> _Template | None:
     spread = tuple(
         _Spread(c["topologyKey"], int(c.get("maxSkew", 1)), int(c.get("minDomains") or 1),
                 _Selector.parse(c.get("labelSelector"), labels, c.get("matchLabelKeys") or ()),
-                c.get("nodeTaintsPolicy") == "Honor")
+                c.get("nodeTaintsPolicy") == "Honor", c.get("nodeAffinityPolicy") != "Ignore")
         for c in pod.get("topologySpreadConstraints") or () if c.get("whenUnsatisfiable") == "DoNotSchedule")
     kind = obj["kind"]
     strategy = spec.get("updateStrategy" if kind in ("StatefulSet", "DaemonSet") else "strategy") or {}
@@ -390,24 +393,24 @@ class Node:
 
 
 def ephemeral_allocatable(capacity: int) -> int:
-    return capacity - KUBE_RESERVED_EPHEMERAL_BYTES - int(capacity * NODEFS_EVICTION_FRACTION)
+    return max(0, capacity - KUBE_RESERVED_EPHEMERAL_BYTES - int(capacity * NODEFS_EVICTION_FRACTION))
 
 
 def _nodes(pools: Sequence[PoolShape], types: Mapping[str, str], counts: Mapping[str, int]) -> tuple[Node, ...]:
     catalog = load_catalog()
     nodes = []
     for pool in pools:
-        kind = catalog[types[pool.name]]
+        instance = catalog[types[pool.name]]
         for i in range(counts[pool.name]):
             name = f"{pool.name}-{i + 1}"
             zone = pool.zones[i % len(pool.zones)] if pool.zones else "zone"
-            labels = {**pool.labels, HOSTNAME: name, ZONE: zone, INSTANCE_TYPE: kind.name,
-                      "kubernetes.io/os": "linux", "kubernetes.io/arch": kind.arch}
-            nodes.append(Node(name, pool.name, kind.name, zone, MappingProxyType(labels),
+            labels = {**pool.labels, HOSTNAME: name, ZONE: zone, INSTANCE_TYPE: instance.name,
+                      "kubernetes.io/os": "linux", "kubernetes.io/arch": instance.arch}
+            nodes.append(Node(name, pool.name, instance.name, zone, MappingProxyType(labels),
                               tuple(t for t in pool.taints if t.get("effect") in ("NoSchedule", "NoExecute")),
-                              (kind.alloc_millicpu, kind.alloc_memory_bytes,
-                               ephemeral_allocatable(int(pool.ephemeral_bytes_per_type.get(kind.name, 0))),
-                               kind.max_pods)))
+                              (instance.alloc_millicpu, instance.alloc_memory_bytes,
+                               ephemeral_allocatable(int(pool.ephemeral_bytes_per_type.get(instance.name, 0))),
+                               instance.max_pods)))
     return tuple(nodes)
 
 
@@ -461,8 +464,7 @@ class _Cluster:
         self.spread_hits = [[frozenset(j for j, u in enumerate(templates)
                                        if u.namespace == t.namespace and s.selector.matches(u.labels))
                              for s in t.spread] for t in templates]
-        self.spread_nodes = [[[n for n, node in enumerate(nodes)
-                               if _static_reason(t if s.honor_taints else _no_taints(t), node) is None]
+        self.spread_nodes = [[[n for n, node in enumerate(nodes) if _static_reason(_relaxed(t, s), node) is None]
                               for s in t.spread] for t in templates]
         self._daemonsets(reserve)
 
@@ -687,8 +689,15 @@ class _Cluster:
         return {node.name: dict(zip((*RESOURCES, "pods"), self.free[n])) for n, node in enumerate(self.nodes)}
 
 
-def _no_taints(t: _Template) -> _Template:
-    return _Template(**{**t.__dict__, "tolerations": ({"operator": "Exists"},)})
+def _relaxed(t: _Template, spread: _Spread) -> _Template:
+    """The pod as a spread constraint sees nodes: taints and node affinity left out unless its policies honour
+    them."""
+    changes: dict[str, Any] = {}
+    if not spread.honor_taints:
+        changes["tolerations"] = ({"operator": "Exists"},)
+    if not spread.honor_affinity:
+        changes.update(node_selector={}, node_terms=None)
+    return _Template(**{**t.__dict__, **changes}) if changes else t
 
 
 # ---------------------------------------------------------------------------------------------- report

@@ -187,6 +187,18 @@ def test_topology_spread_do_not_schedule_with_too_few_zones():
                  [pool(nodes=2, zones=("a", "b"))]).problems == ()
 
 
+def test_spread_domains_follow_the_node_affinity_policy():
+    # The pods select pool p (zones a, b); pool q sits in zone c. By default only p's zones are domains.
+    labels = {"app": "s"}
+    spread = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchLabels": labels}}
+    pools = [pool(nodes=2, zones=("a", "b")), pool("q", nodes=1, zones=("c",))]
+    assert check([workload("s", replicas=3, labels=labels, spread=[spread])], pools).problems == ()
+    ignoring = check([workload("s", replicas=3, labels=labels, spread=[{**spread, "nodeAffinityPolicy": "Ignore"}])],
+                     pools)
+    assert "didn't match pod topology spread constraints" in text(ignoring)  # empty zone c caps a and b at one each
+
+
 @pytest.mark.parametrize("resource,kwargs", [
     ("cpu", {"cpu": "9"}), ("memory", {"memory": "40Gi"}), ("ephemeral-storage", {"disk": "95Gi"})])
 def test_a_pod_larger_than_any_node_names_the_type_resource_and_both_numbers(resource, kwargs):
