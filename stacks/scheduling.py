@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from math import ceil, floor
 from types import MappingProxyType
@@ -855,7 +855,7 @@ class _Check:
         self.pools, self.templates, self.priority, self.reserve = list(pools), templates, priority, reserve
         self.shapes = {p.name: p for p in pools}
         self.catalog = load_catalog()
-        self._fewest: dict[tuple, str] = {}
+        self._fewest: dict[tuple, int | None] = {}
 
     def report(self) -> SchedulingReport:
         problems = [Problem(f"nodePools.{p.name}.instanceTypes[{k}]",
@@ -1021,15 +1021,14 @@ class _Check:
         every rollout work (searched once per pool and scenario, maxSize first: when even that fails, no count
         does); else what blocks it on the nodes it may use — resources (a larger type), zones for a zone spread,
         or the node count ceiling."""
-        memo = (pool, tuple(types.items()))
+        shape, memo = self.shapes[pool], (pool, tuple(types.items()))
         if memo not in self._fewest:
-            shape = self._fewest[memo] = self.shapes[pool]
             count = None
             if shape.max_nodes > shape.nodes and self.works(types, pool, shape.max_nodes):
                 count = next(n for n in range(shape.nodes + 1, shape.max_nodes + 1) if
                              n == shape.max_nodes or self.works(types, pool, n))
             self._fewest[memo] = count
-        count, shape = self._fewest[memo], self.shapes[pool]
+        count = self._fewest[memo]
         if count is not None:
             return f"nodePools.{pool}.minSize", f"raise nodePools.{pool}.minSize to {count}"
         blocked = {cluster.blocker(i, n) for n in cluster.eligible[i]} - {None}
