@@ -2,9 +2,10 @@
 the nodes the plan buys, for every instance type a pool allows? Pure: rendered objects and pool shapes in, a
 frozen report out; no cluster, no Pulumi.
 
-The model. Pods come from Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicaSets, and from Prometheus
-and Alertmanager resources as the StatefulSets the Prometheus Operator makes of them; other objects are ignored. Each
-pool becomes `nodes` nodes, zones assigned round-robin, labelled like EKS labels them (the pool's labels plus
+The model. Pods come from Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicaSets; other objects
+(custom resources included) are ignored, so operator-made pods count only when the caller passes the StatefulSets the
+operator will create (render/workloads.py `operated_statefulsets` for Prometheus and Alertmanager). Each pool becomes
+`nodes` nodes, zones assigned round-robin, labelled like EKS labels them (the pool's labels plus
 `kubernetes.io/hostname`, `topology.kubernetes.io/zone`, `node.kubernetes.io/instance-type`, `kubernetes.io/os`,
 `kubernetes.io/arch`). One *scenario* per instance type a pool allows: the baseline puts every pool on its first
 type, and each further type of a pool gets a scenario where that pool is made only of that type (a managed node group
@@ -90,9 +91,6 @@ ADDON_DAEMONSET_PODS = 4
 RANDOM_ORDERS = 24
 RANDOM_SEED = 10
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet")
-# Custom resources whose pods the Prometheus Operator creates as StatefulSets.
-OPERATOR_KINDS = ("Prometheus", "Alertmanager")
-ROLLED_ONE_BY_ONE = ("StatefulSet", *OPERATOR_KINDS)
 
 # Which stack-file key sets a chart pod's resources, by its labels. Milvus components carry `component: <name>`
 # (zilliztech/milvus-helm charts/milvus/templates/*-deployment.yaml) with `app.kubernetes.io/name: milvus`
@@ -258,50 +256,10 @@ def _pod_requests(spec: Mapping) -> tuple[int, int, int]:
     return tuple(max(a + s, i) for a, s, i in zip(total, sidecars, largest_init))  # type: ignore[return-value]
 
 
-def _config_reloader_requests(objects: Sequence[Mapping]) -> dict[str, str]:
-    """The requests the Prometheus Operator gives the config-reloader sidecar it adds to Prometheus and Alertmanager
-    pods: its `--config-reloader-cpu-request` / `--config-reloader-memory-request` flags, read from the operator's
-    Deployment in the bundle (prometheus-operator cmd/operator/main.go)."""
-    flags = {"--config-reloader-cpu-request": "cpu", "--config-reloader-memory-request": "memory"}
-    found: dict[str, str] = {}
-    for obj in objects:
-        if obj.get("kind") != "Deployment":
-            continue
-        containers = ((((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or ())
-        for arg in (a for c in containers for a in c.get("args") or ()):
-            flag, _, value = str(arg).partition("=")
-            if flag in flags and value and value != "0":
-                found[flags[flag]] = value
-    return found
-
-
-def _operator_statefulset(obj: Mapping, reloader: Mapping[str, str]) -> dict:
-    """The StatefulSet the Prometheus Operator makes of a Prometheus or Alertmanager: `replicas` (× `shards`) pods
-    labelled as the operator labels them, the main container with `spec.resources` and the config-reloader sidecar,
-    placed by the resource's nodeSelector, tolerations, affinity, spread constraints and priority class
-    (prometheus-operator pkg/prometheus/server/statefulset.go, pkg/alertmanager/statefulset.go). Containers merged
-    through `spec.containers` are not counted."""
-    kind, meta, spec = obj["kind"], obj.get("metadata") or {}, obj.get("spec") or {}
-    name, lower = meta.get("name", "?"), obj["kind"].lower()
-    labels = {**((spec.get("podMetadata") or {}).get("labels") or {}), "app.kubernetes.io/name": lower,
-              "app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": "prometheus-operator", lower: name}
-    if kind == "Prometheus":
-        labels.update({"operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"})
-    shards = (spec.get("shards") or 1) if kind == "Prometheus" else 1
-    replicas = (1 if spec.get("replicas") is None else spec["replicas"]) * shards
-    pod = {k: spec[k] for k in ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints",
-                                "priorityClassName") if spec.get(k)}
-    pod["containers"] = [{"name": lower, "resources": spec.get("resources") or {}},
-                         {"name": "config-reloader", "resources": {"requests": dict(reloader)}}]
-    claim = (spec.get("storage") or {}).get("volumeClaimTemplate")
-    return {"kind": kind, "metadata": meta, "spec": {"replicas": replicas, "template": {
-        "metadata": {"labels": labels}, "spec": pod}, **({"volumeClaimTemplates": [claim]} if claim else {})}}
-
-
 def _pod_spec(obj: Mapping) -> tuple[Mapping, Mapping, int] | None:
     """(pod template, workload spec, pods at once) of a workload object; None for anything else."""
     kind, spec = obj.get("kind"), obj.get("spec") or {}
-    if kind not in WORKLOAD_KINDS and kind not in OPERATOR_KINDS:
+    if kind not in WORKLOAD_KINDS:
         return None
     if kind == "CronJob":
         spec = (spec.get("jobTemplate") or {}).get("spec") or {}
@@ -355,7 +313,7 @@ def _template(obj: Mapping) -> _Template | None:
         labels=labels, node_selector=MappingProxyType({k: str(v) for k, v in (pod.get("nodeSelector") or {}).items()}),
         node_terms=node_terms, tolerations=tuple(pod.get("tolerations") or ()), anti=tuple(anti), spread=spread,
         priority_class=pod.get("priorityClassName"), strategy=strategy,
-        zone_pinned=kind in ROLLED_ONE_BY_ONE and bool(spec.get("volumeClaimTemplates")))
+        zone_pinned=kind == "StatefulSet" and bool(spec.get("volumeClaimTemplates")))
 
 
 @dataclass(frozen=True)
@@ -822,10 +780,7 @@ def check(objects: Iterable[Mapping], pools: Sequence[PoolShape], *, priorities:
     DaemonSet budget (`cpu` millicores, `memory` and `ephemeral-storage` bytes, `pods`: slots of DaemonSets outside the
     bundle); defaults to stacks.sizing's budget and the EKS add-on pods.
     """
-    objects = list(objects)
-    reloader = _config_reloader_requests(objects)
-    workloads = [_operator_statefulset(o, reloader) if o.get("kind") in OPERATOR_KINDS else o for o in objects]
-    templates = [t for t in (_template(o) for o in workloads) if t is not None and t.replicas > 0]
+    templates = [t for t in (_template(o) for o in objects) if t is not None and t.replicas > 0]
     budget = {"cpu": DAEMONSET_OVERHEAD_MILLICPU, "memory": DAEMONSET_OVERHEAD_MEMORY_BYTES, "ephemeral-storage": 0,
               "pods": ADDON_DAEMONSET_PODS, **(node_reserve or {})}
     return _Check(pools, templates, [(priorities or {}).get(t.priority_class or "", 0) for t in templates],
@@ -1110,7 +1065,7 @@ def _rollouts(templates: list[_Template], clusters: list[_Cluster]) -> list[Roll
     for i, t in enumerate(templates):
         if t.kind == "Deployment":
             out.append(_deployment_rollout(i, t, clusters))
-        elif t.kind in ROLLED_ONE_BY_ONE:
+        elif t.kind == "StatefulSet":
             out.append(_statefulset_rollout(i, t, clusters))
         elif t.kind == "DaemonSet":
             rollout = _daemonset_rollout(i, t, clusters)

@@ -496,28 +496,13 @@ def test_a_prod_sized_check_is_fast_and_feasible():
     assert elapsed < 1.0
 
 
-def test_prometheus_and_alertmanager_resources_become_the_pods_the_operator_creates():
-    operator = workload("operator", cpu="100m")
-    operator["spec"]["template"]["spec"]["containers"][0]["args"] = [
-        "--config-reloader-cpu-request=10m", "--config-reloader-memory-request=32Mi", "--config-reloader-cpu-limit=1"]
+def test_custom_resources_are_ignored_their_statefulsets_count():
+    # The operator's pods reach the check as the StatefulSets the caller derives from the resources.
     prometheus = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
                   "metadata": {"name": "kps", "namespace": "monitoring"},
-                  "spec": {"replicas": 2, "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}},
-                           "nodeSelector": {POOL_LABEL: "p"}, "priorityClassName": "mon",
-                           "storage": {"volumeClaimTemplate": {"spec": {"resources": {"requests": {
-                               "storage": "50Gi"}}}}},
-                           "affinity": anti_affinity({"app.kubernetes.io/name": "prometheus",
-                                                      "app.kubernetes.io/instance": "kps"})}}
-    t = scheduling._template(scheduling._operator_statefulset(prometheus, {"cpu": "10m", "memory": "32Mi"}))
-    assert t.requests == (510, 2 * GIB + 32 * MIB, 0) and t.zone_pinned and t.priority_class == "mon"
-    one_node = check([operator, prometheus], [pool(nodes=1)])
-    assert keys(one_node) == ["nodePools.p.minSize"]
-    assert "Prometheus monitoring/kps (needs 510m cpu, 2080Mi memory)" in text(one_node)
-    assert "1 didn't match pod anti-affinity rules" in text(one_node)
-    two_nodes = check([operator, prometheus], [pool(nodes=2)])
-    assert two_nodes.problems == ()
-    assert {p for p in two_nodes.scenario("baseline").placements if p.startswith("monitoring/")} == {
-        "monitoring/kps[0]", "monitoring/kps[1]"}
+                  "spec": {"replicas": 2, "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}}}}
+    assert scheduling._template(prometheus) is None
+    assert check([prometheus], [pool(nodes=1)]).scenario("baseline").placements == {}
 
 
 def test_cronjob_pods_come_from_the_job_template():
