@@ -277,3 +277,19 @@ def test_prod_objects_match_their_golden_file():
     from tests.golden_files import assert_golden
 
     assert_golden("karpenter/prod.yaml", yaml.safe_dump_all(_objects(), sort_keys=True, width=120))
+
+
+def test_the_projects_validator_accepts_them_against_the_rendered_crd_chart():
+    # render/validate.py applies the API server's structural rules (strict unknown fields, int-or-string, ObjectMeta)
+    # with the CRDs the vendored karpenter-crd chart renders.
+    from render.charts import render_chart
+    from render.validate import validate_objects
+
+    crds = [r.obj for r in render_chart(versions.KARPENTER_CRD, {}, release=kp.CRD_RELEASE, namespace=kp.NAMESPACE,
+                                        post_render=None, kubernetes_version="1.33")]
+    assert {c["spec"]["names"]["kind"] for c in crds} >= {"NodePool", "EC2NodeClass"}
+    objects = _objects()
+    assert validate_objects([*crds, *objects], "1.33") == []
+    broken = json.loads(json.dumps(objects[0]))
+    broken["spec"]["instanceStorePolicy"] = "RAID5"
+    assert validate_objects([*crds, broken], "1.33")
