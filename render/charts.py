@@ -138,12 +138,23 @@ def thaw(value: Any) -> Any:
 
 
 @functools.cache
-def load_chart(pin: ChartPin) -> helm.Chart:
-    """The pinned archive, loaded once per process (the chart is immutable and shared)."""
+def _archive(pin: ChartPin) -> bytes:
+    return (ROOT / pin.archive).read_bytes()
+
+
+def _load(pin: ChartPin) -> helm.Chart:
     try:
-        return helm.Chart.load(ROOT / pin.archive)
+        return helm.Chart.load_archive(_archive(pin))
     except helm.HelmError as err:
         raise ChartRenderError(pin, f"Helm cannot load {pin.archive}", err.detail) from None
+
+
+@functools.cache
+def load_chart(pin: ChartPin) -> helm.Chart:
+    """The pinned archive, loaded once per process for reading (metadata, CRDs). Never render it: Helm's render
+    drops the dependencies the values disable from the loaded chart in place (chartutil.ProcessDependencies), so a
+    second render of the same object would miss subcharts the first one disabled; `render_chart` loads afresh."""
+    return _load(pin)
 
 
 def _owner(path: str, folder: str) -> str:
@@ -218,9 +229,9 @@ def render_chart(pin: ChartPin, values: Mapping, *, release: str, namespace: str
                  kubernetes_version: str = KUBERNETES_VERSION) -> tuple[RenderedObject, ...]:
     """Every object a `helm install` of `pin` with `values` creates: the chart's CRDs first, then each template's
     documents (empty ones skipped) in template-path order, `post_render` applied to the non-hook ones."""
-    chart = load_chart(pin)
     try:
-        files = _render(chart, thaw(values), render_options(release, namespace, kubernetes_version))
+        with _load(pin) as chart:
+            files = _render(chart, thaw(values), render_options(release, namespace, kubernetes_version))
     except TypeError as err:  # json.dumps: a value that is not plain data (e.g. an unresolved pulumi.Output)
         raise ChartRenderError(pin, f"the values of release {release!r} are not plain data", str(err)) from None
     except helm.HelmError as err:

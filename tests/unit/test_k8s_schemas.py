@@ -14,6 +14,7 @@ from render import milvus_values as mv
 from render.validate import schema_version
 from stacks.settings import Settings
 from tests.unit.test_milvus_values import settings_for
+from tests.conftest import STACKS
 from tools.offline import Graph
 
 SKIPPED = {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"}
@@ -63,7 +64,7 @@ def test_every_kubernetes_object_in_the_graph_is_valid(graph: Graph):
         _validate(_ints(resource.inputs), version)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_pure_manifests_are_valid_with_every_option(stack: str):
     s = settings_for(stack, {"service": {"type": "ClusterIP", "allowedNamespaces": ["apps", "batch"],
                                          "allowedCidrs": ["10.0.0.0/8", "192.168.0.0/16"]}})

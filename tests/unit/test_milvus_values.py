@@ -20,7 +20,7 @@ from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, parse_quantity
 from stacks.settings import Settings
 from stacks.validation import load_settings
-from tests.conftest import stack_document
+from tests.conftest import STACKS, stack_document
 from tests.golden_files import assert_golden
 
 KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "render" / "data" / "milvus_chart_keys.txt")
@@ -53,7 +53,7 @@ def values_for(settings: Settings, **overrides: Any) -> dict:
     return mv.render_milvus_values(settings, **kwargs)
 
 
-@pytest.fixture(params=["dev", "prod"])
+@pytest.fixture(params=STACKS)
 def stack(request) -> str:
     return request.param
 

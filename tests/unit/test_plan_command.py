@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import graph_for, stack_document
+from tests.conftest import STACKS, graph_for, stack_document
 from tools import plan as plan_command
 
 SECRET_MARKERS = ("mock-password",)
 """What the mocks return for generated passwords: must never reach a written file."""
 
 
-@pytest.fixture(scope="module", params=("dev", "prod"))
+@pytest.fixture(scope="module", params=STACKS)
 def planned(request, tmp_path_factory) -> tuple[str, Path, str]:
     out = tmp_path_factory.mktemp(f"plan-{request.param}")
     result = plan_command.build(request.param, graph=graph_for(request.param))
