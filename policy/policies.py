@@ -260,10 +260,10 @@ def containers_have_resources(resource: Res,
     return found
 
 
-def chart_name(chart: str) -> str:
-    """The chart's name from a Release's `chart`: a repository chart name, or a vendored archive
-    `charts/<name>-<version>.tgz` (the program installs those)."""
-    return re.sub(r"-\d[\w.+]*\.tgz$", "", chart.rsplit("/", 1)[-1])
+def _chart_name(chart: str) -> str:
+    """`milvus`, `repo/milvus` or a local archive `charts/milvus-5.0.19.tgz` (what the project installs) → `milvus`."""
+    name = chart.rsplit("/", 1)[-1]
+    return re.sub(r"-\d+\.\d+\.\d+[^/]*\.tgz$", "", name)
 
 
 def helm_components_have_resources(resource: Res,
@@ -272,7 +272,7 @@ def helm_components_have_resources(resource: Res,
     in the release values (a chart default of `resources: {}` means unbounded pods)."""
     if resource.type != HELM_RELEASE or resource.props.get("namespace") not in set(namespaces):
         return []
-    components = HELM_COMPONENTS.get(chart_name(str(resource.props.get("chart", ""))))
+    components = HELM_COMPONENTS.get(_chart_name(str(resource.props.get("chart", ""))))
     if components is None:
         return []
     values = resource.props.get("values") or {}

@@ -78,6 +78,9 @@ class Bundle:
     milvus_values: Mapping[str, Any]
     monitoring_values: Mapping[str, Any] | None
     objects: tuple[BundleObject, ...]
+    operated: tuple[Mapping[str, Any], ...]
+    """What controllers will create from the bundle's custom resources (the Prometheus Operator's StatefulSets):
+    not sent by us, but pods the quotas and the scheduling check must count."""
     capacity: cap.CapacityReport
     scheduling: scheduling.SchedulingReport
     problems: tuple[Problem, ...] = field(default=(), compare=False)
@@ -226,16 +229,21 @@ def build(settings: Settings, plan: Plan) -> Bundle:
         objects += _chart_objects(settings, pin, kps_values, kps.RELEASE, settings.monitoring.namespace, None)
     objects += _program_objects(settings, plan)
 
-    pools = {name: (pool_labels(name, pool), tuple(pool_tolerations(pool)), pool.max_size)
+    catalog = load_catalog()
+    # Node labels as EKS sets them (the kubelet's well-known labels too: DaemonSets select on kubernetes.io/os).
+    pools = {name: ({**pool_labels(name, pool), "kubernetes.io/os": "linux",
+                     "kubernetes.io/arch": catalog[pool.instance_types[0]].arch},
+                    tuple(pool_tolerations(pool)), pool.max_size)
              for name, pool in settings.node_pools.items()}
-    inventory = wl.workloads([o.obj for o in objects if not o.crd], pools)
+    operated = wl.operated_statefulsets(o.obj for o in objects)
+    inventory = wl.workloads([*(o.obj for o in objects if not o.crd), *operated], pools)
     report = cap.analyse(settings, plan, inventory)
     objects += _quota_objects(settings, report)
 
     zones = tuple(f"zone-{i + 1}" for i in range(settings.network.az_count))
-    placed = scheduling.check([o.obj for o in objects if not o.crd], pool_shapes(settings, plan, zones),
-                              priorities=PRIORITY_VALUES)
-    return Bundle(values, kps_values, tuple(objects), report, placed,
+    placed = scheduling.check([*(o.obj for o in objects if not o.crd), *operated],
+                              pool_shapes(settings, plan, zones), priorities=PRIORITY_VALUES)
+    return Bundle(values, kps_values, tuple(objects), operated, report, placed,
                   (*problems, *report.problems, *placed.problems))
 
 

@@ -127,3 +127,66 @@ def workloads(objects: Iterable[Mapping[str, Any]], pools: Mapping[str, tuple[Ma
                                   pvc_bytes=int(sum(parse_quantity(c["spec"]["resources"]["requests"]["storage"])
                                                     for c in own)), pvc_per_replica=False))
     return tuple(found)
+
+
+# The Prometheus Operator turns each Prometheus and Alertmanager custom resource into a StatefulSet
+# (prometheus-operator pkg/prometheus/server/statefulset.go and pkg/alertmanager/statefulset.go, operator v0.93):
+# `prometheus-<name>` (`-shard-<n>` beyond the first shard) / `alertmanager-<name>`, `spec.replicas` pods each, the
+# CR's placement fields copied to the pod, the main container with `spec.resources`, a config-reloader sidecar and
+# init container with the resources the operator's `--config-reloader-*` flags set, `spec.storage.volumeClaimTemplate`
+# as the claim template, Parallel pod management. Those pods are invisible in the chart's output; without them the
+# quotas and the scheduling check would miss Prometheus and Alertmanager.
+OPERATED = {"Prometheus": ("prometheus", "prometheus"), "Alertmanager": ("alertmanager", "alertmanager")}
+RELOADER_FLAGS = {"--config-reloader-cpu-request": ("requests", "cpu"),
+                  "--config-reloader-cpu-limit": ("limits", "cpu"),
+                  "--config-reloader-memory-request": ("requests", "memory"),
+                  "--config-reloader-memory-limit": ("limits", "memory")}
+PLACEMENT_FIELDS = ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "priorityClassName",
+                    "securityContext")
+
+
+def _reloader_resources(objects: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    resources: dict[str, dict[str, str]] = {}
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        for container in pod_template(obj).get("spec", {}).get("containers") or ():
+            for arg in container.get("args") or ():
+                flag, _, value = str(arg).partition("=")
+                if flag in RELOADER_FLAGS:
+                    side, resource = RELOADER_FLAGS[flag]
+                    resources.setdefault(side, {})[resource] = value
+    return resources
+
+
+def operated_statefulsets(objects: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The StatefulSets the Prometheus Operator will create for the bundle's Prometheus/Alertmanager resources."""
+    objects = list(objects)
+    reloader = _reloader_resources(objects)
+    found = []
+    for obj in objects:
+        if obj.get("kind") not in OPERATED or not str(obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+            continue
+        app, main = OPERATED[obj["kind"]]
+        spec, name = obj.get("spec") or {}, obj["metadata"]["name"]
+        shards = int(spec.get("shards") or 1) if obj["kind"] == "Prometheus" else 1
+        claim = (spec.get("storage") or {}).get("volumeClaimTemplate")
+        for shard in range(shards):
+            labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": name, app: name,
+                      "operator.prometheus.io/name": name, "operator.prometheus.io/shard": str(shard)}
+            pod = {key: spec[key] for key in PLACEMENT_FIELDS if key in spec}
+            pod["containers"] = [{"name": main, "resources": spec.get("resources") or {}},
+                                 {"name": "config-reloader", "resources": reloader}]
+            pod["initContainers"] = [{"name": "init-config-reloader", "resources": reloader}]
+            found.append({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": f"{app}-{name}{f'-shard-{shard}' if shard else ''}",
+                             "namespace": obj["metadata"].get("namespace", "default")},
+                "spec": {"replicas": int(spec.get("replicas", 1)), "podManagementPolicy": "Parallel",
+                         "updateStrategy": {"type": "RollingUpdate"},
+                         "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": pod},
+                         **({"volumeClaimTemplates": [{"metadata": {"name": f"{app}-{name}-db"}, **claim}]}
+                            if claim else {})},
+            })
+    return tuple(found)

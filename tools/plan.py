@@ -228,8 +228,8 @@ def artifacts(graph: Any, plan_document: Mapping[str, Any], mermaid: str) -> dic
     for release in graph.of_type(HELM_RELEASE):
         inputs = redacted_inputs(release)
         name = inputs.get("name") or release.name
-        header = (f"# Helm release {name}: chart {inputs.get('chart')}, "
-                  f"namespace {inputs.get('namespace', 'default')}\n")
+        chart = " ".join(str(part) for part in (inputs.get("chart"), inputs.get("version")) if part)
+        header = f"# Helm release {name}: chart {chart}, namespace {inputs.get('namespace', 'default')}\n"
         values = inputs.get("values") or {}
         files[f"helm/{_safe(name)}.yaml"] = header + _yaml(dict(sorted(values.items())) if isinstance(values, Mapping)
                                                           else values)
@@ -425,9 +425,11 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
     if key in graph.secret_outputs:
         plan = SECRET
     plan = normalize(plan) if isinstance(plan, Mapping) else plan
+    bundle = graph.program["bundle"]
     inventory = inventory_from_resources(graph.resources, settings.region,
                                          plan if isinstance(plan, Mapping) else None,
-                                         settings.topology.collections)
+                                         settings.topology.collections,
+                                         [*(o.obj for o in bundle.objects), *bundle.operated])
     cost = estimate(inventory, load_price_table()).to_dict()
     tree = component_tree(graph)
     pools, quota = node_pools(graph), quotas(graph)

@@ -58,12 +58,19 @@ def test_artifacts_cover_helm_manifests_plan_and_diagram(planned):
         name = release.inputs.get("name") or release.name
         values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text())
         assert values == plan_command.normalize(release.inputs["values"])
-    manifests = [r for r in graph.resources if plan_command._is_manifest(r)]
-    files = sorted((out / "manifests").glob("*.yaml"))
-    assert len(files) == len(manifests) > 0
+    bundle = graph.program["bundle"]
+    files = sorted((out / "manifests").glob("*/*.yaml"))
+    assert len(files) == len(bundle.objects) > 0
+    assert {p.parent.name for p in files} == set(bundle.counts())
     for path in files:
         obj = yaml.safe_load(path.read_text())
         assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"]
+    objects = json.loads((out / "objects.json").read_text())["objects"]
+    assert len(objects) == len(bundle.objects)
+    assert {o["source"] for o in objects} == set(bundle.counts())
+    secrets = [o["object"] for o in objects if o["object"]["kind"] == "Secret"]
+    assert secrets and all(set((s.get("stringData") or {}).values()) <= {plan_command.SECRET} and
+                           set((s.get("data") or {}).values()) <= {plan_command.SECRET} for s in secrets)
 
     diagram = (out / "topology.mmd").read_text()
     assert diagram.startswith("flowchart")
