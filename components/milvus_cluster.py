@@ -13,7 +13,7 @@ import pulumi_random as random
 
 from render import helm_postrender, milvus_values as mv
 from render.iam import assume_role_policy
-from render.naming import Namer
+from render.naming import Namer, helm_release
 from components.options import inherited_dependencies
 from stacks.settings import Settings
 from stacks.versions import MILVUS_CHART_REPO
@@ -83,7 +83,7 @@ class MilvusCluster(pulumi.ComponentResource):
                 bucket_name=resolved[0], irsa_role_arn=resolved[1]))
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
-            name=m.release_name,
+            name=helm_release(m.release_name),
             chart=mv.CHART_NAME,
             version=m.chart_version,
             repository_opts={"repo": MILVUS_CHART_REPO},
@@ -120,7 +120,7 @@ class MilvusCluster(pulumi.ComponentResource):
         b = s.milvus.bucket
         child = pulumi.ResourceOptions(parent=self)
         # A prefix, not a fixed name: bucket names are global across all AWS accounts.
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.name("milvus", ""), force_destroy=b.force_destroy,
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.bucket_prefix(), force_destroy=b.force_destroy,
                                tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=b.protect))
         after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         ready: list[pulumi.Resource] = [

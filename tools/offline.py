@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
@@ -171,8 +170,9 @@ def stack_name(stack: str | Path) -> str:
 
 def read_config(path: Path) -> dict[str, str]:
     """The stack file's config as the engine hands it to a program: object values as JSON strings."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
+    from stacks.stack_file import read_stack_file
+
+    config = read_stack_file(path)
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 

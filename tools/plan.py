@@ -390,14 +390,12 @@ class PlanResult:
 
 
 def _stack_settings(stack: str | Path) -> Any:
-    from stacks.errors import NAMESPACE
-    from stacks.validation import load_settings
-    from tools.offline import stack_file
+    """The stack file read and validated as the engine would see it (raises ConfigError for any problem)."""
+    from stacks.stack_file import read_stack_file
+    from stacks.validation import load_stack_config
+    from tools.offline import stack_file, stack_name
 
-    config = yaml.safe_load(stack_file(stack).read_text())["config"]
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-    return load_settings(raw, config.get("aws:region"))
+    return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
 
 
 def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
@@ -470,7 +468,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     from tools.offline import stack_file, stack_name
 
     path = stack_file(args.stack)
-    if not path.exists():
+    if not path.exists() and not path.is_dir():
         print(f"error: no stack file {path}", file=sys.stderr)
         return 2
     started = time.perf_counter()
@@ -479,12 +477,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
+        # Validate before the program runs: a bad file fails in a fraction of a second, and once.
+        _stack_settings(args.stack)
         result = build(args.stack, progress)
     except ConfigError as err:
         print(f"error: {path.name}: {err}", file=sys.stderr)
-        return 1
-    except yaml.YAMLError as err:
-        print(f"error: {path.name} is not valid YAML: {err}", file=sys.stderr)
         return 1
     out = args.out or Path("out") / f"plan-{stack_name(args.stack)}"
     progress(f"writing {len(result.files)} files to {out}")
