@@ -25,7 +25,7 @@ AWS_APPLIED = {"region": "region", "profile": "awsProfile", "allowedAccountIds":
 reads no `aws:*` config by itself), by the Settings field that carries each."""
 AWS_CREDENTIALS = ("accessKey", "secretKey", "token")
 """Also passed to the provider, but only as secrets (`pulumi config set --secret`)."""
-_SECRET_WORDS = ("secret", "password", "passwd", "token", "accesskey", "privatekey", "apikey", "credential")
+_SECRET_WORDS = ("secret", "password", "passwd", "token", "accesskey", "privatekey", "apikey")
 
 
 def load_stack_config(config: Mapping[str, Any], stack: str | None = None,
