@@ -56,6 +56,8 @@ def load_stack_config(config: Mapping[str, Any], stack: str | None = None,
             raw[name] = value
         elif namespace == "aws":
             aws[name] = value
+        elif namespace == "pulumi":
+            continue  # the engine's own settings (pulumi:tags, pulumi:disable-default-providers), not the program's
         else:
             foreign.setdefault(namespace, []).append(key)
     problems.extend(_foreign_namespaces(foreign, bool(raw)))

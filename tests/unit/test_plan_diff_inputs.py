@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -166,7 +167,7 @@ _near_plan = st.fixed_dictionaries({}, optional={
 _file = st.none() | _json.map(json.dumps) | _near_plan.map(json.dumps) | st.binary(max_size=40)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=_file, resources=_file, objects=_file)
 def test_any_plan_folder_is_a_diff_or_a_plan_diff_error(tmp_path_factory, plan, resources, objects):
     root = tmp_path_factory.mktemp("prop")

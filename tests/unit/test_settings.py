@@ -280,3 +280,10 @@ def test_the_shipped_stacks_build_every_name_validation_checked():
     # The topology Job's name carries a content digest that only the render knows; its length is what counts.
     shapes = {re.sub(r"-topology-[0-9a-f]{10}$", "-topology-0000000000", name) for name in built}
     assert built and shapes <= planned, sorted(shapes - planned)
+
+
+def test_the_engines_own_keys_and_encrypted_secrets_are_accepted():
+    config = stack_document("dev") | {"pulumi:tags": {"team": "search"}, "aws:secretKey": {"secure": "v1:abc"}}
+    assert load_stack_config(config, "dev").region == "us-west-2"
+    # From the engine, a secret arrives decrypted; its key is what marks it secret.
+    assert load_stack_config(stack_document("dev") | {"aws:token": "t"}, "dev", secret_keys={"aws:token"})
