@@ -34,6 +34,24 @@ _BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (code
          (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stack_file(stack: str | Path) -> Path:
+    """`dev` → the project's Pulumi.dev.yaml; a path ending in .yaml/.yml is itself."""
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return ROOT / f"Pulumi.{stack}.yaml"
+
+
+def stack_name(stack: str | Path) -> str:
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml"):
+        return path.stem.removeprefix("Pulumi.")
+    return str(stack)
+
+
 def _problem(message: str) -> ConfigError:
     return ConfigError([Problem("", message)])
 

@@ -6,10 +6,14 @@ instance types against the catalog, pool roles, endpoint exposure. Both passes r
 
 from __future__ import annotations
 
+import ast
 import difflib
+import functools
+import importlib.util
 import ipaddress
 import json
 import re
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -126,11 +130,15 @@ def _json_list(value: Any) -> Any:
     return value
 
 
+@functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region the pinned AWS provider knows (its own `Region` enum, pulumi-aws sdk `_enums.py`)."""
-    from pulumi_aws import Region
-
-    return frozenset(r.value for r in Region)
+    """Every region the pinned AWS provider knows: its own `Region` enum (pulumi_aws/_enums.py), read as source so
+    that refusing a stack file does not cost the provider SDK's import time."""
+    spec = importlib.util.find_spec("pulumi_aws")
+    source = Path(spec.origin).with_name("_enums.py").read_text(encoding="utf-8")
+    region = next(node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "Region")
+    return frozenset(node.value.value for node in region.body
+                     if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant))
 
 
 def _region_problem(region: Any) -> Problem | None:

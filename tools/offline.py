@@ -20,6 +20,8 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from stacks.stack_file import stack_file, stack_name  # noqa: F401 (re-exported: tests and tools use them)
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "milvus-eks"
 MOCK_ACCOUNT = "123456789012"
@@ -152,20 +154,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges), depends_on=list(request.dependencies),
                 secret_inputs=secret_inputs))
         return response
-
-
-def stack_file(stack: str | Path) -> Path:
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    return ROOT / f"Pulumi.{stack}.yaml"
-
-
-def stack_name(stack: str | Path) -> str:
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path.stem.removeprefix("Pulumi.")
-    return str(stack)
 
 
 def read_config(path: Path) -> dict[str, str]:

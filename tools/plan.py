@@ -391,9 +391,8 @@ class PlanResult:
 
 def _stack_settings(stack: str | Path) -> Any:
     """The stack file read and validated as the engine would see it (raises ConfigError for any problem)."""
-    from stacks.stack_file import read_stack_file
+    from stacks.stack_file import read_stack_file, stack_file, stack_name
     from stacks.validation import load_stack_config
-    from tools.offline import stack_file, stack_name
 
     return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
 
@@ -465,7 +464,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stacks.errors import ConfigError
-    from tools.offline import stack_file, stack_name
+    from stacks.stack_file import stack_file, stack_name
 
     path = stack_file(args.stack)
     if not path.exists() and not path.is_dir():
