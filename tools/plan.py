@@ -397,8 +397,10 @@ def _stack_settings(stack: str | Path) -> Any:
     return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
 
 
-def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
-    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
+def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None,
+          settings: Any = None) -> PlanResult:
+    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack), `settings`
+    its already validated settings."""
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
     from tools.offline import run_program
@@ -407,7 +409,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         progress("running the program under mocks")
         graph = run_program(stack)
     progress(f"registered {len(graph.resources)} resources; planning")
-    settings = _stack_settings(stack)
+    settings = settings or _stack_settings(stack)
     key = plan_output_key()
     plan = graph.outputs.get(key)
     if key in graph.secret_outputs:
@@ -477,8 +479,8 @@ def main(argv: Iterable[str] | None = None) -> int:
 
     try:
         # Validate before the program runs: a bad file fails in a fraction of a second, and once.
-        _stack_settings(args.stack)
-        result = build(args.stack, progress)
+        settings = _stack_settings(args.stack)
+        result = build(args.stack, progress, settings=settings)
     except ConfigError as err:
         print(f"error: {path.name}: {err}", file=sys.stderr)
         return 1
