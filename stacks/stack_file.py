@@ -128,8 +128,12 @@ class _Walker:
 
     def _fail(self, path: str, node: yaml.Node, message: str) -> None:
         # Keys are reported as the user writes them with `pulumi config`: without the `config.` they sit under.
-        shown = path.removeprefix("config.") if path != "config" else path
-        self.problems.append(Problem(shown, f"{message} (line {node.start_mark.line + 1})"))
+        # Outside `config:` (or `config` itself) there is no such key: the file's own key leads the message.
+        line = f"(line {node.start_mark.line + 1})"
+        if path.startswith("config."):
+            self.problems.append(Problem(path.removeprefix("config."), f"{message} {line}"))
+        else:
+            self.problems.append(Problem("", f"{path or 'the top level'}: {message} {line}"))
 
     def value(self, node: yaml.Node, path: str, depth: int = 0) -> Any:
         self.nodes += 1

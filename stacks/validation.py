@@ -47,8 +47,8 @@ def load_stack_config(config: Mapping[str, Any], stack: str | None = None,
     foreign: dict[str, list[str]] = {}
     for key, value in config.items():
         if not isinstance(key, str) or ":" not in key:
-            problems.append(Problem(str(key) if key else "config", f"config keys are written namespace:key "
-                                    f"(e.g. {NAMESPACE}:network or aws:region); got {key!r}"))
+            problems.append(Problem("", f"config key {key!r} has no namespace; config keys are written namespace:key "
+                                        f"(e.g. {NAMESPACE}:network or aws:region)"))
             continue
         namespace, name = key.split(":", 1)
         secure = key in secret_keys or (isinstance(value, Mapping) and set(value) == {"secure"})
