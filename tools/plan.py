@@ -424,9 +424,11 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
     if key in graph.secret_outputs:
         plan = SECRET
     plan = normalize(plan) if isinstance(plan, Mapping) else plan
+    bundle = graph.program["bundle"]
     inventory = inventory_from_resources(graph.resources, settings.region,
                                          plan if isinstance(plan, Mapping) else None,
-                                         settings.topology.collections)
+                                         settings.topology.collections,
+                                         [*(o.obj for o in bundle.objects), *bundle.operated])
     cost = estimate(inventory, load_price_table()).to_dict()
     tree = component_tree(graph)
     pools, quota = node_pools(graph), quotas(graph)

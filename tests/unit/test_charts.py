@@ -38,7 +38,7 @@ def milvus_objects(stack: str) -> tuple[RenderedObject, ...]:
 
 
 def kps_values(s: Settings) -> dict:
-    from components.monitoring import rule_context  # imports pulumi; only the values are used here
+    from render.monitoring_objects import rule_context  # imports pulumi; only the values are used here
     tolerations = pool_tolerations(s.node_pools[s.pool_for("monitoring")])
     return kps.render_kps_values(s, tolerations, ksm_metric_labels_allowlist(rule_context(s, sizing.plan(s))))
 

@@ -8,7 +8,7 @@ import copy
 import pytest
 from packaging.version import Version
 
-from components.monitoring import prometheus_rule_manifest, rule_context
+from render.monitoring_objects import prometheus_rule_manifest, rule_context
 from render import validate
 from render.charts import RenderedObject, thaw
 from render.monitoring_values import etcd_pod_monitor, milvus_service_monitor
