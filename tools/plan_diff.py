@@ -460,9 +460,14 @@ def render(base_dir: Path, head_dir: Path) -> str:
         ch = resource_changes(b, h)
         old = (b.document.get("cost") or {}).get("total")
         new = (h.document.get("cost") or {}).get("total")
-        summary.append([f"`{name}`", f"+{len(ch.added)} ~{len(ch.changed)} -{len(ch.removed)}", _fmt(old), _fmt(new),
-                        _delta(old, new)])
-    out += _table(["stack", "resources", "cost base", "cost head", "change"], summary) + [""]
+        if h.objects is not None and (b.objects is not None or b.empty):
+            oc = object_changes(b.objects or {}, h.objects)
+            objects = f"+{len(oc.added)} ~{len(oc.changed)} -{len(oc.removed)}"
+        else:
+            objects = "—"
+        summary.append([f"`{name}`", f"+{len(ch.added)} ~{len(ch.changed)} -{len(ch.removed)}", objects,
+                        _fmt(old), _fmt(new), _delta(old, new)])
+    out += _table(["stack", "resources", "Kubernetes objects", "cost base", "cost head", "change"], summary) + [""]
     for name in names:
         out += stack_section(name, base.get(name, EMPTY), head.get(name, EMPTY))
     return "\n".join(out)

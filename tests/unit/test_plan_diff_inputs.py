@@ -134,6 +134,7 @@ def test_object_level_diff_by_source_with_changed_fields(tmp_path):
     markdown = plan_diff.render(base, head)
     assert "### Kubernetes objects" in markdown
     assert "2 to add, 2 to change, 1 to remove (4 in total)." in markdown
+    assert "| `dev` | +0 ~0 -0 | +2 ~2 -1 |" in markdown
     sections = markdown.split("#### ")
     milvus = next(s for s in sections if s.startswith("milvus"))
     assert "| `Deployment milvus/milvus-proxy` | `spec.replicas` | 2 | 3 |" in milvus
