@@ -120,7 +120,7 @@ def test_bad_stack_files_through_the_command_line():
 
 
 def test_unsafe_tags_stay_inert(tmp_path):
-    marker = Path("/tmp/inp/pwned")
+    marker = Path("/tmp/milvus-eks-unsafe-tag-ran")  # what the tag in the file would create if it ran
     marker.unlink(missing_ok=True)
     assert plan_command.main([str(_file("unsafe-tag")), "--out", str(tmp_path)]) == 1
     assert not marker.exists()
