@@ -15,7 +15,7 @@ from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
 from render import bundle as rendered
 from stacks import sizing
-from stacks.config import load_from_pulumi
+from stacks.config import aws_provider_args, load_from_pulumi
 
 settings = load_from_pulumi()
 plan = sizing.plan(settings)
@@ -24,8 +24,8 @@ plan = sizing.plan(settings)
 bundle = rendered.require(settings, plan)
 namer = Namer(pulumi.get_stack())
 
-aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
-                                                                                   "Project": PROJECT}})
+aws_provider = aws.Provider("aws", **aws_provider_args(settings),
+                            default_tags={"tags": {"ManagedBy": "pulumi", "Project": PROJECT}})
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider)).names
 

@@ -64,7 +64,7 @@ class EksCluster(pulumi.ComponentResource):
         s, namer = args.settings, args.namer
         child = pulumi.ResourceOptions(parent=self)
         tags = namer.tags("cluster")
-        cluster_name = namer.name("eks", limit=100)
+        cluster_name = namer.cluster_name()
 
         cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_policy("eks.amazonaws.com", True),
                                     tags=tags, opts=child)

@@ -40,7 +40,7 @@ class NodePool(pulumi.ComponentResource):
 
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
-            name_prefix=namer.name(args.pool_name, ""),
+            name_prefix=namer.pool_prefix(args.pool_name),
             update_default_version=True,
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
                               "http_put_response_hop_limit": pool.metadata_hop_limit},
@@ -55,7 +55,7 @@ class NodePool(pulumi.ComponentResource):
         group = aws.eks.NodeGroup(
             f"{name}-ng",
             cluster_name=args.cluster_name,
-            node_group_name_prefix=namer.name(args.pool_name, ""),
+            node_group_name_prefix=namer.pool_prefix(args.pool_name),
             node_role_arn=args.node_role_arn,
             subnet_ids=args.subnet_ids,
             instance_types=list(pool.instance_types),

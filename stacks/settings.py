@@ -390,6 +390,10 @@ class Settings(Model):
     """The whole stack configuration, as loaded from `Pulumi.<stack>.yaml`."""
 
     region: str
+    aws_profile: str | None = None
+    """`aws:profile`: the AWS CLI profile the program's AWS provider uses (default: the usual credential chain)."""
+    allowed_account_ids: tuple[str, ...] = ()
+    """`aws:allowedAccountIds`: the provider refuses to act in any other AWS account."""
     network: NetworkSettings = NetworkSettings()
     cluster: ClusterSettings = ClusterSettings()
     node_pools: dict[DnsLabel, NodePoolSettings]

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+
+from stacks.stack_file import stack_file, stack_name  # noqa: F401 (re-exported: tests and tools use them)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "milvus-eks"
@@ -158,24 +159,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def stack_file(stack: str | Path) -> Path:
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    return ROOT / f"Pulumi.{stack}.yaml"
-
-
-def stack_name(stack: str | Path) -> str:
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path.stem.removeprefix("Pulumi.")
-    return str(stack)
-
-
 def read_config(path: Path) -> dict[str, str]:
     """The stack file's config as the engine hands it to a program: object values as JSON strings."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
+    from stacks.stack_file import read_stack_file
+
+    config = read_stack_file(path)
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 

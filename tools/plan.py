@@ -398,18 +398,17 @@ class PlanResult:
 
 
 def _stack_settings(stack: str | Path) -> Any:
-    from stacks.errors import NAMESPACE
-    from stacks.validation import load_settings
-    from tools.offline import stack_file
+    """The stack file read and validated as the engine would see it (raises ConfigError for any problem)."""
+    from stacks.stack_file import read_stack_file, stack_file, stack_name
+    from stacks.validation import load_stack_config
 
-    config = yaml.safe_load(stack_file(stack).read_text())["config"]
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-    return load_settings(raw, config.get("aws:region"))
+    return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
 
 
-def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
-    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
+def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None,
+          settings: Any = None) -> PlanResult:
+    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack), `settings`
+    its already validated settings."""
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
     from components import outputs as output_names
@@ -419,7 +418,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         progress("running the program under mocks")
         graph = run_program(stack)
     progress(f"registered {len(graph.resources)} resources; planning")
-    settings = graph.program["settings"]
+    settings = settings or graph.program["settings"]
     key = plan_output_key()
     plan = graph.outputs.get(key)
     if key in graph.secret_outputs:
@@ -480,10 +479,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stacks.errors import ConfigError
-    from tools.offline import stack_file, stack_name
+    from stacks.stack_file import stack_file, stack_name
 
     path = stack_file(args.stack)
-    if not path.exists():
+    if not path.exists() and not path.is_dir():
         print(f"error: no stack file {path}", file=sys.stderr)
         return 2
     started = time.perf_counter()
@@ -492,12 +491,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
-        result = build(args.stack, progress)
+        # Validate before the program runs: a bad file fails in a fraction of a second, and once.
+        settings = _stack_settings(args.stack)
+        result = build(args.stack, progress, settings=settings)
     except ConfigError as err:
         print(f"error: {path.name}: {err}", file=sys.stderr)
-        return 1
-    except yaml.YAMLError as err:
-        print(f"error: {path.name} is not valid YAML: {err}", file=sys.stderr)
         return 1
     out = args.out or Path("out") / f"plan-{stack_name(args.stack)}"
     progress(f"writing {len(result.files)} files to {out}")
