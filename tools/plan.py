@@ -346,11 +346,46 @@ def render_capacity(capacity: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def cluster_summary(settings: Any, today: Any) -> tuple[dict[str, Any], list[str]]:
+    """The cluster facts a reviewer checks before an upgrade or a destroy, and the warnings they raise."""
+    from stacks import versions
+
+    c = settings.cluster
+    end = versions.EKS_END_OF_STANDARD_SUPPORT.get(c.kubernetes_version)
+    summary = {
+        "kubernetesVersion": c.kubernetes_version,
+        "supportType": c.support_type,
+        "endOfStandardSupport": end.isoformat() if end else None,
+        "addonVersions": dict(versions.ADDON_VERSIONS.get(c.kubernetes_version, {})),
+        "storageReclaimPolicy": c.storage_reclaim_policy,
+        "adminPrincipals": list(c.admin_principals),
+    }
+    found = versions.support_problem(c.kubernetes_version, c.support_type, today)
+    return summary, [found[1]] if found else []
+
+
+def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
+    reclaim = cluster["storageReclaimPolicy"]
+    fate = ("kept when their claims go, and after `pulumi destroy` (delete them by hand)" if reclaim == "Retain"
+            else "deleted when their claims go, including when `pulumi destroy` deletes the namespaces")
+    return [
+        "", "Cluster",
+        f"  Kubernetes {cluster['kubernetesVersion']} ({cluster['supportType']} support, standard support ends "
+        f"{cluster['endOfStandardSupport']}); node groups follow the control plane",
+        "  add-ons: " + ", ".join(f"{k} {v}" for k, v in cluster["addonVersions"].items()),
+        f"  gp3 StorageClass reclaimPolicy {reclaim}: etcd, Prometheus and Grafana volumes are {fate}",
+        "  cluster admins (access entries, no implicit creator admin): " + ", ".join(cluster["adminPrincipals"]),
+    ]
+
+
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
                   quota: Mapping[str, Any], cost: Mapping[str, Any],
-                  capacity: Mapping[str, Any] | None = None) -> str:
+                  capacity: Mapping[str, Any] | None = None, cluster: Mapping[str, Any] | None = None,
+                  warnings: Iterable[str] = ()) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
+    if cluster:
+        out += render_cluster(cluster)
     out += ["", "Node pools (allocatable per node from the instance-type catalog; sizing uses the first type)"]
     for name, p in pools.items():
         per = p["allocatablePerNode"]
@@ -373,8 +408,9 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     out.append(f"  {cost['total']:>10,.2f}  total")
     out.append("  by category: " + ", ".join(f"{k} {v:,.2f}" for k, v in cost["byCategory"].items()))
     out.append("  prices: " + "; ".join(f"{s['what']} ({s['date']})" for s in cost["sources"]))
-    if cost["warnings"]:
-        out += ["", "Warnings"] + [f"  - {w}" for w in cost["warnings"]]
+    warnings = [*warnings, *cost["warnings"]]
+    if warnings:
+        out += ["", "Warnings"] + [f"  - {w}" for w in warnings]
     return "\n".join(out) + "\n"
 
 
@@ -389,7 +425,7 @@ class PlanResult:
     files: dict[str, str]
 
 
-def _stack_settings(stack: str | Path) -> Any:
+def _stack_settings(stack: str | Path, today: Any = None) -> Any:
     from stacks.errors import NAMESPACE
     from stacks.validation import load_settings
     from tools.offline import stack_file
@@ -397,11 +433,15 @@ def _stack_settings(stack: str | Path) -> Any:
     config = yaml.safe_load(stack_file(stack).read_text())["config"]
     prefix = f"{NAMESPACE}:"
     raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-    return load_settings(raw, config.get("aws:region"))
+    return load_settings(raw, config.get("aws:region"), today)
 
 
-def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
-    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
+def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None,
+          today: Any = None) -> PlanResult:
+    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack); `today` is
+    the date Kubernetes version support is judged on (UTC today by default)."""
+    from stacks.validation import utc_today
+
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
     from tools.offline import run_program
@@ -410,7 +450,9 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         progress("running the program under mocks")
         graph = run_program(stack)
     progress(f"registered {len(graph.resources)} resources; planning")
-    settings = _stack_settings(stack)
+    today = today or utc_today()
+    settings = _stack_settings(stack, today)
+    cluster, cluster_warnings = cluster_summary(settings, today)
     key = plan_output_key()
     plan = graph.outputs.get(key)
     if key in graph.secret_outputs:
@@ -436,14 +478,15 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "resourceCounts": dict(sorted(counts.items())),
         "outputs": {k: v for k, v in outputs.items() if k != key},
         "cost": cost,
-        "warnings": cost["warnings"],
+        "cluster": cluster,
+        "warnings": [*cluster_warnings, *cost["warnings"]],
     }
     files = artifacts(graph, document, topology_mermaid(settings))
     from components import outputs as output_names
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
-                           normalize(capacity) if isinstance(capacity, Mapping) else None)
+                           normalize(capacity) if isinstance(capacity, Mapping) else None, cluster, cluster_warnings)
     return PlanResult(graph.stack, report, document, files)
 
 
