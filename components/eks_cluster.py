@@ -150,6 +150,15 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection),
         )
 
+        # The EKS-created cluster security group admits only its own members: a self-hosted runner in (or peered
+        # with) the VPC reaches the private endpoint through these rules (EKS user guide, "Cluster API server
+        # endpoint": private access needs the control-plane security group to allow 443 from the source).
+        for i, cidr in enumerate(s.endpoint.private_access_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{i}", security_group_id=self.cluster.vpc_config.cluster_security_group_id,
+                cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
+                description="Kubernetes API from cluster.endpoint.privateAccessCidrs", tags=tags, opts=child)
+
         admin_access = []
         for i, principal in enumerate(s.admin_principals):
             entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal,

@@ -117,7 +117,11 @@ class EndpointSettings(Model):
     public_access: bool = False
     """Reach the API server from the internet, limited to `publicAccessCidrs`."""
     public_access_cidrs: tuple[Cidr, ...] = ()
-    """Allow-list for public access. 0.0.0.0/0 is refused unless `allowAnyPublicCidr` is true."""
+    """Allow-list for public access: the egress CIDRs of whoever runs `pulumi` (CI runners, your office).
+    0.0.0.0/0 is refused unless `allowAnyPublicCidr` is true."""
+    private_access_cidrs: tuple[Cidr, ...] = ()
+    """Networks allowed to the private endpoint (HTTPS to the cluster security group), e.g. the VPC or a peered
+    network holding a self-hosted CI runner. Without it only the cluster's own nodes reach the private endpoint."""
     allow_any_public_cidr: bool = False
     """Opt-in for an API server open to the whole internet (throwaway dev clusters only)."""
 

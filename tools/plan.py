@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
 import sys
 import time
@@ -346,6 +347,10 @@ def render_capacity(capacity: Mapping[str, Any]) -> list[str]:
     return out
 
 
+DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+"""RFC 5737 TEST-NET-1..3: fine in examples, unreachable as an allow-list."""
+
+
 def cluster_summary(settings: Any, today: Any) -> tuple[dict[str, Any], list[str]]:
     """The cluster facts a reviewer checks before an upgrade or a destroy, and the warnings they raise."""
     from stacks import versions
@@ -360,8 +365,16 @@ def cluster_summary(settings: Any, today: Any) -> tuple[dict[str, Any], list[str
         "storageReclaimPolicy": c.storage_reclaim_policy,
         "adminPrincipals": list(c.admin_principals),
     }
+    summary["endpoint"] = {"privateAccessCidrs": list(c.endpoint.private_access_cidrs),
+                           "publicAccessCidrs": list(c.endpoint.public_access_cidrs) if c.endpoint.public_access
+                           else []}
     found = versions.support_problem(c.kubernetes_version, c.support_type, today)
-    return summary, [found[1]] if found else []
+    warnings = [found[1]] if found else []
+    warnings += [f"cluster.endpoint.publicAccessCidrs: {cidr} is a documentation range (RFC 5737) no client comes "
+                 f"from; put the egress CIDR of your CI runner and administrators there, or nothing outside the "
+                 f"VPC reaches the Kubernetes API" for cidr in summary["endpoint"]["publicAccessCidrs"]
+                 if any(ipaddress.IPv4Network(cidr).subnet_of(doc) for doc in DOCUMENTATION_RANGES)]
+    return summary, warnings
 
 
 def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
@@ -375,6 +388,9 @@ def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
         "  add-ons: " + ", ".join(f"{k} {v}" for k, v in cluster["addonVersions"].items()),
         f"  gp3 StorageClass reclaimPolicy {reclaim}: etcd, Prometheus and Grafana volumes are {fate}",
         "  cluster admins (access entries, no implicit creator admin): " + ", ".join(cluster["adminPrincipals"]),
+        "  Kubernetes API reachable from: private "
+        + (", ".join(cluster["endpoint"]["privateAccessCidrs"]) or "cluster nodes only")
+        + "; public " + (", ".join(cluster["endpoint"]["publicAccessCidrs"]) or "off"),
     ]
 
 

@@ -219,3 +219,34 @@ def test_the_cni_policy_belongs_to_the_aws_node_service_account_not_the_node_rol
     assert trust["Statement"][0]["Principal"]["Service"] == "pods.eks.amazonaws.com"
     assert {a.inputs["policyArn"] for a in graph.of_type(ATTACHMENT)
             if a.inputs["role"] == cni_role.outputs["name"]} == {VPC_CNI_POLICY}
+
+
+# ------------------------------------------------------------------------------------------------ item 2: reach
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_private_access_cidrs_open_https_on_the_cluster_security_group(stack):
+    graph = graph_for(stack)
+    wanted = stack_document(stack)["milvus-eks:cluster"]["endpoint"].get("privateAccessCidrs", [])
+    cluster = graph.one("aws:eks/cluster:Cluster")
+    rules = graph.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert sorted(r.inputs["cidrIpv4"] for r in rules) == sorted(wanted)
+    for rule in rules:
+        assert rule.inputs["securityGroupId"] == cluster.outputs["vpcConfig"]["clusterSecurityGroupId"]
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (443, 443, "tcp")
+    assert (stack == "prod") == bool(wanted)  # prod's runner lives in the VPC; dev is reached publicly
+
+
+def test_the_plan_warns_about_a_documentation_range_in_the_allow_list():
+    from tools.plan import cluster_summary
+
+    settings = load_settings(_raw("dev"), "us-west-2", today=date(2026, 11, 30))
+    summary, warnings = cluster_summary(settings, date(2026, 11, 30))
+    assert summary["endpoint"]["publicAccessCidrs"] == ["203.0.113.0/24"]
+    (warning,) = warnings
+    assert warning.startswith("cluster.endpoint.publicAccessCidrs: 203.0.113.0/24 is a documentation range")
+    raw = _raw("dev")
+    raw["cluster"]["endpoint"]["publicAccessCidrs"] = ["192.0.2.128/25", "100.24.0.0/14"]
+    summary, warnings = cluster_summary(load_settings(raw, "us-west-2", today=date(2026, 11, 30)),
+                                        date(2026, 11, 30))
+    assert [w.split(" is ")[0] for w in warnings] == ["cluster.endpoint.publicAccessCidrs: 192.0.2.128/25"]
