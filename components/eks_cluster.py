@@ -140,14 +140,18 @@ class EksCluster(pulumi.ComponentResource):
                 "public_access_cidrs": list(s.endpoint.public_access_cidrs) if s.endpoint.public_access else None,
             },
             # Admin comes only from cluster.adminPrincipals: the creating identity keeps no hidden, permanent
-            # admin entry. The flag only matters at creation (EKS CreateCluster accessConfig).
+            # admin entry. The flag only matters at creation, and changing it forces a new cluster
+            # (terraform-provider-aws internal/service/eks/cluster.go: access_config
+            # bootstrap_cluster_creator_admin_permissions ForceNew), so an existing cluster keeps its value
+            # (ignore_changes below; README "Upgrade notes" says how to remove the creator's entry by hand).
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
             enabled_cluster_log_types=list(s.log_types),
             encryption_config=encryption,
             deletion_protection=s.deletion_protection,
             upgrade_policy={"support_type": s.support_type},
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection,
+                                        ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"]),
         )
 
         # The EKS-created cluster security group admits only its own members: a self-hosted runner in (or peered

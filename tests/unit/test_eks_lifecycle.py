@@ -158,6 +158,8 @@ def test_the_reclaim_policy_defaults_to_retain():
 def test_the_cluster_creator_gets_no_implicit_admin(graph: Graph):
     cluster = graph.one("aws:eks/cluster:Cluster")
     assert cluster.inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
+    # The flag forces a new cluster when it changes: a cluster created with it on keeps it instead of being replaced.
+    assert "accessConfig.bootstrapClusterCreatorAdminPermissions" in cluster.ignore_changes
 
 
 def test_admin_entries_are_exactly_the_declared_principals_and_the_provider_waits_for_them(graph: Graph):
