@@ -244,6 +244,10 @@ def _check_cluster(s: Settings) -> Iterator[Problem]:
         # identity running `pulumi up`, could reach the Kubernetes API.
         yield Problem("cluster.adminPrincipals", "is empty; list the IAM role that runs `pulumi up` (and your "
                                                  "administrators), e.g. arn:aws:iam::123456789012:role/deploy")
+    if ep.private_access_cidrs and not ep.private_access:
+        yield Problem("cluster.endpoint.privateAccessCidrs", "is set but privateAccess is false, so no private "
+                                                             "endpoint exists for it; set privateAccess: true or "
+                                                             "remove the list")
     if ep.public_access and not ep.public_access_cidrs:
         yield Problem("cluster.endpoint.publicAccessCidrs", "is empty while publicAccess is true, which EKS reads as "
                                                             "0.0.0.0/0; list the CIDRs allowed to reach the API server")

@@ -252,3 +252,11 @@ def test_the_plan_warns_about_a_documentation_range_in_the_allow_list():
     summary, warnings = cluster_summary(load_settings(raw, "us-west-2", today=date(2026, 11, 30)),
                                         date(2026, 11, 30))
     assert [w.split(" is ")[0] for w in warnings] == ["cluster.endpoint.publicAccessCidrs: 192.0.2.128/25"]
+
+
+def test_private_access_cidrs_need_the_private_endpoint():
+    raw = _raw("dev")
+    raw["cluster"]["endpoint"].update(privateAccess=False, privateAccessCidrs=["10.0.0.0/8"])
+    with pytest.raises(ConfigError) as caught:
+        load_settings(raw, "us-west-2", today=date(2026, 11, 30))
+    assert caught.value.paths() == ["cluster.endpoint.privateAccessCidrs"]
