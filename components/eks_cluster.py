@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from render.iam import assume_role_policy
 from render.naming import Namer
+from stacks.errors import Problem
 from stacks.settings import ClusterSettings
 
 CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
@@ -24,10 +25,6 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-
-
-class DeployerNotAdminError(pulumi.RunError):
-    """Reported by the Pulumi engine as a message, without a Python traceback."""
 
 
 def principal_arn(caller_arn: str) -> str:
@@ -98,13 +95,16 @@ class EksCluster(pulumi.ComponentResource):
     def _require_deployer_admin(caller_arn: str, admin_principals: tuple[str, ...]) -> None:
         if deployer_is_admin(caller_arn, admin_principals):
             return
-        message = (f"milvus-eks:cluster.adminPrincipals: the identity running Pulumi ({caller_arn}) is not listed, "
-                   f"and the cluster grants admin only to the listed principals; add "
-                   f"{principal_arn(caller_arn)} so the program can reach the Kubernetes API")
+        from stacks.config import StackConfigError  # the error type of every stack-file problem
+
+        problem = Problem("cluster.adminPrincipals",
+                          f"the identity running Pulumi ({caller_arn}) is not listed, and the cluster grants admin "
+                          f"only to the listed principals; add {principal_arn(caller_arn)} so the program can reach "
+                          f"the Kubernetes API")
         if pulumi.runtime.is_dry_run():
-            pulumi.log.warn(message)
+            pulumi.log.warn(str(problem))
         else:
-            raise DeployerNotAdminError(message)
+            raise StackConfigError([problem])
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:cluster:EksCluster", name, None, opts)

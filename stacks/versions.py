@@ -69,6 +69,18 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
 here is refused by validation."""
 
 
+def _minor(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _upgrade_hint(version: str, today: date) -> str:
+    supported = [v for v, end in EKS_END_OF_STANDARD_SUPPORT.items()
+                 if end >= today and v in ADDON_VERSIONS and _minor(v) > _minor(version)]
+    if supported:
+        return f"upgrade to {max(supported, key=_minor)}"
+    return f"add the next minor and its add-on versions to stacks/versions.py (calendar: {EKS_CALENDAR_SOURCE})"
+
+
 def support_problem(version: str, support_type: str, today: date) -> tuple[str, str] | None:
     """("error" | "warning", message) when `version` is past or near its end of standard support, else None."""
     end = EKS_END_OF_STANDARD_SUPPORT.get(version)
@@ -76,16 +88,15 @@ def support_problem(version: str, support_type: str, today: date) -> tuple[str, 
         known = ", ".join(sorted(EKS_END_OF_STANDARD_SUPPORT))
         return "error", (f"{version} is not in the EKS release calendar kept in stacks/versions.py ({known}); "
                          f"use one of those or add its row from {EKS_CALENDAR_SOURCE}")
-    newest = max(EKS_END_OF_STANDARD_SUPPORT, key=lambda v: EKS_END_OF_STANDARD_SUPPORT[v])
     if today > end:
         if support_type == "STANDARD":
             return "error", (f"{version} left EKS standard support on {end.isoformat()}; with supportType STANDARD "
                              f"EKS upgrades the control plane by itself and the program would try to set {version} "
-                             f"again. Use {newest}, or set cluster.supportType: EXTENDED (extended-support price)")
+                             f"again. {_upgrade_hint(version, today).capitalize()}, or set cluster.supportType: "
+                             f"EXTENDED (extended-support price)")
         return "warning", f"{version} is in EKS extended support since {end.isoformat()} (extended-support price)"
     days = (end - today).days
     if days <= SUPPORT_WARNING_DAYS:
-        return "warning", (f"{version} leaves EKS standard support on {end.isoformat()} ({days} days); plan the "
-                           f"upgrade to {newest}" if newest != version else
-                           f"{version} leaves EKS standard support on {end.isoformat()} ({days} days)")
+        return "warning", (f"{version} leaves EKS standard support on {end.isoformat()} ({days} days); "
+                           f"{_upgrade_hint(version, today)}")
     return None

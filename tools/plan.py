@@ -1,6 +1,6 @@
 """The offline plan: what a stack would create, what it costs, and every file it would render — no cloud.
 
-    python -m tools.plan [STACK|FILE] [--out DIR] [--json]
+    python -m tools.plan [STACK|FILE] [--out DIR] [--json] [--today YYYY-MM-DD]
 
 Runs `__main__.py` under the project's recording mocks (`tools.offline.run_program`), then prints the resource
 tree per component, the node pools, the capacity plan (whatever the program exports under the plan output), quotas,
@@ -27,6 +27,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -523,6 +524,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("stack", nargs="?", default="dev", help="stack name (dev, prod) or a Pulumi.<stack>.yaml file")
     parser.add_argument("--out", type=Path, help="artifact folder (default out/plan-<stack>)")
     parser.add_argument("--json", action="store_true", help="print plan.json instead of the text report")
+    parser.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="judge the Kubernetes version's EKS support as of this date (default: today, UTC)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stacks.errors import ConfigError
@@ -538,7 +541,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
-        result = build(args.stack, progress)
+        result = build(args.stack, progress, today=args.today)
     except ConfigError as err:
         print(f"error: {path.name}: {err}", file=sys.stderr)
         return 1

@@ -51,12 +51,18 @@ def test_a_version_past_standard_support_is_refused_under_standard():
     (problem,) = caught.value.problems
     assert problem.path == "cluster.kubernetesVersion"
     assert "2026-07-29" in problem.message and "EXTENDED" in problem.message
+    assert "Upgrade to 1.35" in problem.message
 
 
 def test_the_same_version_is_accepted_on_a_day_inside_its_support():
     # The check reads the injected date, not the clock: 1.33 was fine in 2025 (it still lacks pinned add-ons).
     found = versions.support_problem("1.33", "STANDARD", date(2025, 12, 1))
     assert found is None
+
+
+def test_the_newest_pinned_version_past_support_asks_for_the_next_minor():
+    level, message = versions.support_problem("1.35", "STANDARD", date(2027, 4, 1))
+    assert level == "error" and "Add the next minor and its add-on versions to stacks/versions.py" in message
 
 
 def test_extended_support_is_a_warning_not_a_refusal():
