@@ -15,7 +15,7 @@ from stacks.errors import Problem
 from stacks.settings import ClusterSettings
 
 CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
-# No AmazonEKS_CNI_Policy here: the VPC CNI gets it through its own Pod Identity role (components/cluster_addons.py),
+# No AmazonEKS_CNI_Policy here: the VPC CNI gets it through its own Pod Identity role (components/node_addons.py),
 # so every pod on a node does not inherit the right to attach and detach network interfaces (EKS best practices,
 # "Update the aws-node DaemonSet to use IRSA"/Pod Identity).
 NODE_POLICIES = (
