@@ -262,6 +262,8 @@ def test_previews_of_pull_request_code_run_in_a_per_stack_environment_with_the_p
     assert environment_name(preview) == "preview-${{ matrix.stack }}"
     aws = next(s for s in preview["steps"] if "configure-aws-credentials" in s.get("uses", ""))
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    (pulumi,) = pulumi_steps(preview)
+    assert pulumi["with"]["refresh"] is True  # Read fails on an unreachable cluster instead of skipping the diff
     for job in load(DEPLOY)["jobs"].values():
         deploy_aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
         assert deploy_aws["with"]["role-to-assume"] != aws["with"]["role-to-assume"]
