@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
+from components.kube import register
 from components.node_addons import addon_version
+from render.bundle import Bundle
 from render.iam import assume_role_policy
 from render.naming import Namer, k8s_labels
 from components.options import inherited_dependencies
@@ -23,6 +24,8 @@ GP3_STORAGE_CLASS = "gp3"
 
 
 def gp3_storage_class_manifest(reclaim_policy: str = "Retain") -> dict:
+    """`reclaim_policy` is `cluster.storageReclaimPolicy`: what happens to a gp3 volume when its claim (or the
+    stack) goes."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -41,8 +44,8 @@ class ClusterAddonsArgs:
     cluster_name: pulumi.Input[str]
     kubernetes_version: str
     namer: Namer
-    reclaim_policy: str
-    """`cluster.storageReclaimPolicy`: what happens to a gp3 volume when its claim (or the stack) goes."""
+    bundle: Bundle
+    """The StorageClass this component registers (owner `addons`)."""
     identity_agent: pulumi.Resource
     """The Pod Identity agent add-on the EBS CSI controller authenticates through."""
 
@@ -73,13 +76,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *needs]))
 
-        manifest = gp3_storage_class_manifest(args.reclaim_policy)
-        k8s.storage.v1.StorageClass(
-            f"{name}-gp3", metadata=manifest["metadata"], provisioner=manifest["provisioner"],
-            parameters=manifest["parameters"], reclaim_policy=manifest["reclaimPolicy"],
-            volume_binding_mode=manifest["volumeBindingMode"], allow_volume_expansion=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[installed["aws-ebs-csi-driver"]]))
+        for manifest in args.bundle.owned("addons", "StorageClass"):
+            register(f"{name}-{manifest['metadata']['name']}", manifest,
+                     pulumi.ResourceOptions(parent=self, depends_on=[installed["aws-ebs-csi-driver"]]))
         self.storage_class_name = GP3_STORAGE_CLASS
-        self.reclaim_policy = args.reclaim_policy
-        self.register_outputs({"addons": list(ADDONS), "storageClass": GP3_STORAGE_CLASS,
-                               "reclaimPolicy": args.reclaim_policy})
+        self.register_outputs({"addons": list(ADDONS), "storageClass": GP3_STORAGE_CLASS})

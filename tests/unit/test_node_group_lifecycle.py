@@ -23,7 +23,7 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 # One collection per stack, big enough that the plan needs more query nodes than the stack file's workload.
 ADDED = {
-    "dev": {"name": "extra", "dim": 768, "vectors": 20_000_000},
+    "dev": {"name": "extra", "dim": 768, "vectors": 3_000_000},
     "prod": {"database": "search", "name": "extra", "dim": 768, "vectors": 40_000_000, "replicas": 2,
              "resourceGroups": ["rg-a", "rg-b"]},
 }
