@@ -143,8 +143,9 @@ def _archive(pin: ChartPin) -> bytes:
 
 
 def _load(pin: ChartPin) -> helm.Chart:
+    path = ROOT / pin.archive
     try:
-        return helm.Chart.load_archive(_archive(pin))
+        return helm.Chart.load(path) if path.is_dir() else helm.Chart.load_archive(_archive(pin))
     except helm.HelmError as err:
         raise ChartRenderError(pin, f"Helm cannot load {pin.archive}", err.detail) from None
 

@@ -1,61 +1,66 @@
 """Scheduling feasibility: will every rendered pod start — in any creation order — and can every workload roll, on
-the nodes the plan buys, for every instance type a pool allows? Pure: rendered objects and pool shapes in, a frozen
-report out; no cluster, no Pulumi.
+the nodes the plan buys, for every instance type a pool allows? Pure: rendered objects and pool shapes in, a
+frozen report out; no cluster, no Pulumi.
 
-The model. Each pool becomes `nodes` nodes, zones assigned round-robin, labelled like EKS labels them (the pool's
-labels plus `kubernetes.io/hostname`, `topology.kubernetes.io/zone`, `node.kubernetes.io/instance-type`,
-`kubernetes.io/os`, `kubernetes.io/arch`). One *scenario* per instance type a pool allows: the baseline puts every
-pool on its first type, and each further type of a pool gets a scenario where that pool is made only of that type
-(a managed node group may mix its types; a homogeneous pool is the case a per-type problem is reported against).
-Node allocatable comes from the catalog (cpu, memory, max pods); ephemeral storage is the capacity the caller
-passes minus what the kubelet withholds on EKS AL2023 (nodeadm `kubeReserved` ephemeral-storage 1Gi and the hard
-eviction threshold `nodefs.available` 10 %, both subtracted from allocatable by the kubelet). DaemonSets go first, one
-pod on every node they select and tolerate; together with the EKS add-on DaemonSets that are not in the bundle they
-may use the per-node DaemonSet budget of `stacks.sizing` (whichever is larger is charged), and the add-ons take
-their pod slots. Every other pod is then placed one at a time: a node must pass the pod's nodeSelector, required
-node affinity, taints (NoSchedule/NoExecute), required pod anti-affinity (both the pod's own terms and the terms of
-pods already there), topology spread constraints with `whenUnsatisfiable: DoNotSchedule` (skew over the domains of
-the nodes the pod's node affinity allows, `minDomains` and `matchLabelKeys` honoured), and its requests — max(sum of
-containers and sidecars, largest init container) per resource, a container with only a limit requesting its limit
-as the API server defaults it — plus one pod slot. A pod that fits nowhere may preempt: as kube-scheduler's
-DefaultPreemption does, lower-priority pods are evicted from the node whose victims have the lowest top priority
-(then the fewest victims), and the victims go back to the queue (they must start elsewhere or end Pending). Pods are placed in several creation orders, each a
-first-fit-decreasing or a scheduler-like pass: largest first onto the first node that fits (first-fit-decreasing),
-largest first and smallest first onto the node left least allocated (kube-scheduler's default score), both sorted
-by priority first as the scheduling queue does when every pod waits at once; the order the objects come in; and
-24 random arrival orders (fixed seed, alternately first fit and least allocated), which ignore priority because a pod that arrives alone is scheduled at once.
-The first install is feasible only if every order starts every pod; a pod left Pending is reported with the first
-order that strands it, the scheduler's reasons and the key to change. Job and CronJob pods must fit once the
-long-running pods run and are then removed (they complete). Rollouts are checked on every distinct settled
-placement: a Deployment surges `maxSurge` pods (percentages rounded up) and may go `maxUnavailable` below its
-replicas (rounded down; both zero means one, as the Deployment controller resolves them); it progresses if it may
-retire a pod first, if a surge pod fits beside everything running, or if the surge pod preempts pods that then start
-elsewhere; its *headroom* is how many extra pods fit without evicting anything (the worst placement counts).
-`Recreate` always progresses. A StatefulSet rolling update deletes a pod and recreates it, which must fit again (in
-the same zone when it has volume claims: an EBS volume stays in its zone); `OnDelete` never rolls by itself. A
-DaemonSet with `maxSurge` needs room for a second pod on every node.
+The model. Pods come from Deployments, StatefulSets, DaemonSets, Jobs, CronJobs and ReplicaSets; other objects
+(custom resources included) are ignored, so operator-made pods count only when the caller passes the StatefulSets the
+operator will create (render/workloads.py `operated_statefulsets` for Prometheus and Alertmanager). Each pool becomes
+`nodes` nodes, zones assigned round-robin, labelled like EKS labels them (the pool's labels plus
+`kubernetes.io/hostname`, `topology.kubernetes.io/zone`, `node.kubernetes.io/instance-type`, `kubernetes.io/os`,
+`kubernetes.io/arch`). One *scenario* per instance type a pool allows: the baseline puts every pool on its first
+type, and each further type of a pool gets a scenario where that pool is made only of that type (a managed node group
+may mix its types; a homogeneous pool is the case a per-type problem is reported against). Node allocatable comes
+from the catalog (cpu, memory, max pods); ephemeral storage is the capacity the caller passes minus what the kubelet
+withholds on EKS AL2023 (nodeadm `kubeReserved` ephemeral-storage 1Gi and the hard eviction threshold
+`nodefs.available` 10 %, both subtracted from allocatable by the kubelet). DaemonSets go first, one pod on every node
+they select and tolerate; together with the EKS add-on DaemonSets that are not in the bundle they may use the
+per-node DaemonSet budget of `stacks.sizing` (whichever is larger is charged), and the add-ons take their pod slots.
+Every other pod is then placed one at a time: a node must pass the pod's nodeSelector, required node affinity, taints
+(NoSchedule/NoExecute), required pod anti-affinity (both the pod's own terms and the terms of pods already there),
+topology spread constraints with `whenUnsatisfiable: DoNotSchedule` (skew over the domains of the nodes the pod's
+node affinity allows, `minDomains` and `matchLabelKeys` honoured), and its requests — max(sum of containers and
+sidecars, largest init container) per resource, a container with only a limit requesting its limit as the API server
+defaults it — plus one pod slot. A pod that fits nowhere may preempt: as kube-scheduler's DefaultPreemption does,
+lower-priority pods are evicted from the node whose victims have the lowest top priority (then the fewest victims),
+and the victims go back to the queue (they must start elsewhere or end Pending). Pods are placed in several creation
+orders, each a first-fit-decreasing or a scheduler-like pass: largest first onto the first node that fits
+(first-fit-decreasing), largest first and smallest first onto the node left least allocated (kube-scheduler's default
+score), both sorted by priority first as the scheduling queue does when every pod waits at once, and both again
+regardless of priority (pods that arrive one by one are scheduled as they come); the order the objects come in; and
+24 random arrival orders (fixed seed, alternately first fit and least allocated), which ignore priority because a pod
+that arrives alone is scheduled at once. The first install is feasible only if every order starts every pod; a pod
+left Pending is reported with the first order that strands it, the scheduler's reasons and the key to change. Job and
+CronJob pods must fit once the long-running pods run and are then removed (they complete). Rollouts are checked on
+every distinct settled placement: a Deployment surges `maxSurge` pods (percentages rounded up) and may go
+`maxUnavailable` below its replicas (rounded down; both zero means one, as the Deployment controller resolves them);
+it progresses if it may retire a pod first, if a surge pod fits beside everything running, or if the surge pod
+preempts pods that then start elsewhere; its *headroom* is how many extra pods fit without evicting anything (the
+worst placement counts). `Recreate` always progresses. A StatefulSet rolling update deletes a pod and recreates it,
+which must fit again (in the same zone when it has volume claims: an EBS volume stays in its zone); `OnDelete` never
+rolls by itself. A DaemonSet with `maxSurge` needs room for a second pod on every node.
 
 Stricter or looser than kube-scheduler. Stricter: the DaemonSet budget is charged even where the add-ons request
 less; a namespace selector in an anti-affinity term counts pods of every namespace; a pod stranded in any one of the
 orders tried is reported, even if the real scheduler's random tie-breaking would rarely produce that order; a
 Deployment with `maxUnavailable` 0 whose surge pod finds no room is reported stalled although a node autoscaler (none
 is installed) could add one. Looser: preferred rules (preferred node and pod affinity, `ScheduleAnyway` spread,
-PreferNoSchedule taints) are ignored — they change where pods go, never whether they start, but a real placement
-may therefore differ from every order tried; required pod affinity, host ports, volume limits and volume topology
-beyond "same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS
-and other EKS add-on Deployments) are invisible except through the DaemonSet budget; the instance-store filesystem's
-own overhead is not subtracted; preemption ignores PodDisruptionBudgets. Different by construction: a finite set of
-orders stands for "any order" (the search is not exhaustive); a pool's nodes are homogeneous in each scenario (a real
-pool may mix its types); every workload is rolled alone against the settled cluster (Helm upgrades them together:
-their surges take turns for the same free room, and the drift in packing that leaves behind is not modelled); ties
-between equally good nodes go to the first node instead of a random one.
+PreferNoSchedule taints) are ignored — they change where pods go, never whether they start, but a real placement may
+therefore differ from every order tried; required pod affinity, host ports, volume limits and volume topology beyond
+"same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS and
+other EKS add-on Deployments) are invisible except through the DaemonSet budget; the instance-store filesystem's own
+overhead is not subtracted; preemption ignores PodDisruptionBudgets. Different by construction: a finite set of
+orders stands for "any order" (the search is not exhaustive; a StatefulSet's `podManagementPolicy` only changes the
+arrival order, which they cover); a pool's nodes are homogeneous in each scenario (a real pool may mix its types);
+every workload is rolled alone against the settled cluster (Helm upgrades them together: their surges take turns for
+the same free room, and the drift in packing that leaves behind is not modelled); ties between equally good nodes go
+to the first node instead of a random one.
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from math import ceil, floor
 from types import MappingProxyType
@@ -187,6 +192,9 @@ class _Spread:
     min_domains: int
     selector: _Selector
     honor_taints: bool
+    """nodeTaintsPolicy Honor (default Ignore): only nodes whose taints the pod tolerates count as domains."""
+    honor_affinity: bool
+    """nodeAffinityPolicy Honor (the default): only nodes the pod's nodeSelector and node affinity allow count."""
 
 
 @dataclass(frozen=True)
@@ -256,13 +264,13 @@ def _pod_spec(obj: Mapping) -> tuple[Mapping, Mapping, int] | None:
     if kind == "CronJob":
         spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     if kind in ("Job", "CronJob"):
-        parallelism = spec.get("parallelism", 1)
+        parallelism = 1 if spec.get("parallelism") is None else spec["parallelism"]
         completions = spec.get("completions")
         count = parallelism if completions is None else min(parallelism, completions)
     elif kind == "DaemonSet":
         count = 1
     else:
-        count = spec.get("replicas", 1)
+        count = 1 if spec.get("replicas") is None else spec["replicas"]
     return spec.get("template") or {}, spec, int(count)
 
 
@@ -296,7 +304,7 @@ def _template(obj: Mapping) -> _Template | None:
     spread = tuple(
         _Spread(c["topologyKey"], int(c.get("maxSkew", 1)), int(c.get("minDomains") or 1),
                 _Selector.parse(c.get("labelSelector"), labels, c.get("matchLabelKeys") or ()),
-                c.get("nodeTaintsPolicy") == "Honor")
+                c.get("nodeTaintsPolicy") == "Honor", c.get("nodeAffinityPolicy") != "Ignore")
         for c in pod.get("topologySpreadConstraints") or () if c.get("whenUnsatisfiable") == "DoNotSchedule")
     kind = obj["kind"]
     strategy = spec.get("updateStrategy" if kind in ("StatefulSet", "DaemonSet") else "strategy") or {}
@@ -343,24 +351,24 @@ class Node:
 
 
 def ephemeral_allocatable(capacity: int) -> int:
-    return capacity - KUBE_RESERVED_EPHEMERAL_BYTES - int(capacity * NODEFS_EVICTION_FRACTION)
+    return max(0, capacity - KUBE_RESERVED_EPHEMERAL_BYTES - int(capacity * NODEFS_EVICTION_FRACTION))
 
 
 def _nodes(pools: Sequence[PoolShape], types: Mapping[str, str], counts: Mapping[str, int]) -> tuple[Node, ...]:
     catalog = load_catalog()
     nodes = []
     for pool in pools:
-        kind = catalog[types[pool.name]]
+        instance = catalog[types[pool.name]]
         for i in range(counts[pool.name]):
             name = f"{pool.name}-{i + 1}"
             zone = pool.zones[i % len(pool.zones)] if pool.zones else "zone"
-            labels = {**pool.labels, HOSTNAME: name, ZONE: zone, INSTANCE_TYPE: kind.name,
-                      "kubernetes.io/os": "linux", "kubernetes.io/arch": kind.arch}
-            nodes.append(Node(name, pool.name, kind.name, zone, MappingProxyType(labels),
+            labels = {**pool.labels, HOSTNAME: name, ZONE: zone, INSTANCE_TYPE: instance.name,
+                      "kubernetes.io/os": "linux", "kubernetes.io/arch": instance.arch}
+            nodes.append(Node(name, pool.name, instance.name, zone, MappingProxyType(labels),
                               tuple(t for t in pool.taints if t.get("effect") in ("NoSchedule", "NoExecute")),
-                              (kind.alloc_millicpu, kind.alloc_memory_bytes,
-                               ephemeral_allocatable(int(pool.ephemeral_bytes_per_type.get(kind.name, 0))),
-                               kind.max_pods)))
+                              (instance.alloc_millicpu, instance.alloc_memory_bytes,
+                               ephemeral_allocatable(int(pool.ephemeral_bytes_per_type.get(instance.name, 0))),
+                               instance.max_pods)))
     return tuple(nodes)
 
 
@@ -388,14 +396,19 @@ class _Cluster:
         self.free = [list(n.allocatable) for n in nodes]
         self.placed: dict[str, int] = {}
         self.owner: dict[str, int] = {}
-        self.evictions = 0
         self.pods_on: list[list[str]] = [[] for _ in nodes]
         self.static = [[_static_reason(t, n) for n in nodes] for t in templates]
         self.eligible = [[n for n, reason in enumerate(row) if reason is None] for row in self.static]
         self.keys = sorted({*(a.topology_key for t in templates for a in t.anti),
                             *(s.topology_key for t in templates for s in t.spread)})
-        # topology key -> label value -> pods per template index
-        self.domains: dict[str, dict[str, list[int]]] = {k: {} for k in self.keys}
+        # Topology domains (key, label value) numbered once; per node, its domain of each key; per domain, pods per
+        # template index.
+        domains: dict[tuple[str, str], int] = {}
+        self.node_domain: list[dict[str, int]] = [
+            {k: domains.setdefault((k, node.labels[k]), len(domains)) for k in self.keys if k in node.labels}
+            for node in nodes]
+        self.domain_counts = [[0] * len(templates) for _ in domains]
+        self.per_node = [[0] * len(templates) for _ in nodes]
         # Anti-affinity as "template i may not share a `key` domain with templates S": its own terms and, by
         # symmetry, every other template's terms that match it.
         self.blockers: list[list[tuple[str, frozenset[int]]]] = [[] for _ in templates]
@@ -409,8 +422,7 @@ class _Cluster:
         self.spread_hits = [[frozenset(j for j, u in enumerate(templates)
                                        if u.namespace == t.namespace and s.selector.matches(u.labels))
                              for s in t.spread] for t in templates]
-        self.spread_nodes = [[[n for n, node in enumerate(nodes)
-                               if _static_reason(t if s.honor_taints else _no_taints(t), node) is None]
+        self.spread_nodes = [[[n for n, node in enumerate(nodes) if _static_reason(_relaxed(t, s), node) is None]
                               for s in t.spread] for t in templates]
         self._daemonsets(reserve)
 
@@ -422,7 +434,8 @@ class _Cluster:
         other.placed = dict(self.placed)
         other.owner = dict(self.owner)
         other.pods_on = [list(p) for p in self.pods_on]
-        other.domains = {k: {v: list(c) for v, c in d.items()} for k, d in self.domains.items()}
+        other.domain_counts = [list(c) for c in self.domain_counts]
+        other.per_node = [list(c) for c in self.per_node]
         return other
 
     @staticmethod
@@ -448,11 +461,6 @@ class _Cluster:
                 free[r] -= max(0, reserve[r] - used[n][r])
             free[_PODS] -= reserve[_PODS]
 
-    def fits(self, i: int, n: int) -> bool:
-        req, free = self.templates[i].requests, self.free[n]
-        return ((not req[0] or req[0] <= free[0]) and (not req[1] or req[1] <= free[1])
-                and (not req[2] or req[2] <= free[2]) and free[3] >= 1)
-
     def short(self, i: int, n: int) -> list[str]:
         """The resources a pod of template i lacks on node n."""
         t, free = self.templates[i], self.free[n]
@@ -461,27 +469,28 @@ class _Cluster:
             out.append("pods")
         return out
 
-    def _count(self, key: str, value: str, hits: frozenset[int]) -> int:
-        counts = self.domains[key].get(value)
-        return sum(counts[j] for j in hits) if counts else 0
-
     def _anti_ok(self, i: int, n: int) -> bool:
-        blockers = self.blockers[i]
-        if not blockers:
-            return True
-        labels = self.nodes[n].labels
-        return not any(key in labels and self._count(key, labels[key], hits) for key, hits in blockers)
+        domain = self.node_domain[n]
+        for key, hits in self.blockers[i]:
+            d = domain.get(key)
+            if d is not None:
+                counts = self.domain_counts[d]
+                if any(counts[j] for j in hits):
+                    return False
+        return True
 
     def _spread_ok(self, i: int) -> list[set[int]]:
         """Per DoNotSchedule constraint, the nodes where one more pod keeps the skew within maxSkew."""
         t = self.templates[i]
         allowed = []
         for s, hits, nodes in zip(t.spread, self.spread_hits[i], self.spread_nodes[i]):
+            # Like kube-scheduler, count only the pods on nodes the incoming pod's node affinity allows.
             counts: dict[str, int] = {}
             for n in nodes:
                 value = self.nodes[n].labels.get(s.topology_key)
-                if value is not None and value not in counts:
-                    counts[value] = self._count(s.topology_key, value, hits)
+                if value is not None:
+                    here = self.per_node[n]
+                    counts[value] = counts.get(value, 0) + sum(here[j] for j in hits)
             low = min(counts.values()) if len(counts) >= s.min_domains else 0
             own = 1 if i in hits else 0
             allowed.append({n for n in nodes if (v := self.nodes[n].labels.get(s.topology_key)) is not None
@@ -537,11 +546,9 @@ class _Cluster:
         for r in (_CPU, _MEMORY, _EPHEMERAL):
             free[r] -= sign * t.requests[r]
         free[_PODS] -= sign
-        labels = self.nodes[n].labels
-        for key in self.keys:
-            if key in labels:
-                counts = self.domains[key].setdefault(labels[key], [0] * len(self.templates))
-                counts[i] += sign
+        self.per_node[n][i] += sign
+        for d in self.node_domain[n].values():
+            self.domain_counts[d][i] += sign
 
     def preempt(self, i: int) -> tuple[int, list[str]] | None:
         """kube-scheduler's DefaultPreemption, simplified: on each node, evict every lower-priority pod, check the pod
@@ -588,7 +595,6 @@ class _Cluster:
                     pending.append(pod)
                     continue
                 n, victims = preemption
-                self.evictions += len(victims)
                 for victim in victims:
                     owner = self.owner[victim]
                     self.remove(owner, victim)
@@ -599,6 +605,16 @@ class _Cluster:
                 pending = [p for p in pending if p not in retry]
                 queue.extend(retry)
         return pending
+
+    def blocker(self, i: int, n: int) -> str | None:
+        """What keeps a pod of template i off node n right now: resources, anti-affinity, spread, or None."""
+        if self.short(i, n):
+            return "resources"
+        if not self._anti_ok(i, n):
+            return "anti-affinity"
+        if self.templates[i].spread and not all(n in ok for ok in self._spread_ok(i)):
+            return "spread"
+        return None
 
     def reasons(self, i: int) -> str:
         """kube-scheduler's FailedScheduling summary for a pod of template i, e.g. `0/3 nodes are available:
@@ -616,6 +632,11 @@ class _Cluster:
             for reason in found:
                 tally[reason] = tally.get(reason, 0) + 1
         body = ", ".join(f"{count} {reason}" for reason, count in sorted(tally.items(), key=lambda kv: -kv[1]))
+        short = [r for r, name in enumerate(RESOURCES) if f"Insufficient {name}" in tally]
+        if short and self.eligible[i]:
+            most = ", ".join(f"{_show(r, max(self.free[n][r] for n in self.eligible[i]))} {RESOURCES[r]}"
+                             for r in short)
+            body += f"; no node it may use has more than {most} free"
         return f"0/{len(self.nodes)} nodes are available: {body}"
 
     def signature(self) -> tuple:
@@ -626,8 +647,15 @@ class _Cluster:
         return {node.name: dict(zip((*RESOURCES, "pods"), self.free[n])) for n, node in enumerate(self.nodes)}
 
 
-def _no_taints(t: _Template) -> _Template:
-    return _Template(**{**t.__dict__, "tolerations": ({"operator": "Exists"},)})
+def _relaxed(t: _Template, spread: _Spread) -> _Template:
+    """The pod as a spread constraint sees nodes: taints and node affinity left out unless its policies honour
+    them."""
+    changes: dict[str, Any] = {}
+    if not spread.honor_taints:
+        changes["tolerations"] = ({"operator": "Exists"},)
+    if not spread.honor_affinity:
+        changes.update(node_selector={}, node_terms=None)
+    return _Template(**{**t.__dict__, **changes}) if changes else t
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -659,10 +687,25 @@ class Scenario:
     rollouts: tuple[Rollout, ...]
     orders: Mapping[str, tuple[str, ...]]
     """Creation order → the pods left Pending in it (empty: all started)."""
+    daemons_pending: tuple[str, ...] = ()
+    """DaemonSet pods (`namespace/name@node`) with no room on their node."""
 
     @property
     def feasible(self) -> bool:
-        return not any(self.orders.values()) and all(r.progresses for r in self.rollouts)
+        return not any(self.orders.values()) and not self.daemons_pending and all(r.progresses for r in self.rollouts)
+
+    @property
+    def nodes_used(self) -> int:
+        """Nodes running a pod other than a DaemonSet's."""
+        return len({at for pod, at in self.placements.items() if "@" not in pod})
+
+    def pending(self) -> dict[tuple[str, ...], list[str]]:
+        """Pods left Pending → the orders that leave exactly them Pending."""
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for order, pods in self.orders.items():
+            if pods:
+                grouped.setdefault(pods, []).append(order)
+        return grouped
 
 
 @dataclass(frozen=True)
@@ -680,12 +723,14 @@ class SchedulingReport:
             "scenarios": {s.name: {
                 "instanceTypes": dict(s.instance_types),
                 "feasible": s.feasible,
+                "nodesUsed": s.nodes_used,
                 "nodes": {n.name: {"pool": n.pool, "instanceType": n.instance_type, "zone": n.zone,
                                    "pods": sorted(p for p, at in s.placements.items() if at == n.name),
                                    "free": _free_quantities(s.free[n.name])} for n in s.nodes},
                 "pending": {order: list(pods) for order, pods in s.orders.items() if pods},
+                "daemonSetPodsPending": list(s.daemons_pending),
                 "rollouts": {r.workload: {"strategy": r.strategy, "headroom": r.headroom,
-                                          "progresses": r.progresses} for r in s.rollouts},
+                                          "progresses": r.progresses, "reason": r.reason} for r in s.rollouts},
             } for s in self.scenarios},
         }
 
@@ -693,16 +738,17 @@ class SchedulingReport:
         lines = []
         for s in self.scenarios:
             types = ", ".join(f"{p}={t}" for p, t in s.instance_types.items())
-            lines.append(f"scenario {s.name} ({types}): {'feasible' if s.feasible else 'NOT feasible'}")
+            lines.append(f"scenario {s.name} ({types}): {'feasible' if s.feasible else 'NOT feasible'}, "
+                         f"{s.nodes_used} of {len(s.nodes)} nodes used")
             for n in s.nodes:
                 free = s.free[n.name]
                 pods = sorted(p for p, at in s.placements.items() if at == n.name)
                 lines.append(f"  {n.name:<14} {n.instance_type:<13} {n.zone:<11} free {_show(0, free['cpu']):>7} "
                              f"cpu {_show(1, free['memory']):>8} mem {_show(2, free['ephemeral-storage']):>8} disk "
                              f"{free['pods']:>3} pods  {len(pods)} placed")
-            for order, pods in s.orders.items():
-                if pods:
-                    lines.append(f"  pending when created {order}: {', '.join(pods)}")
+            for pods, orders in s.pending().items():
+                more = f" and {len(orders) - 2} more orders" if len(orders) > 2 else ""
+                lines.append(f"  pending when created {' / '.join(orders[:2])}{more}: {', '.join(pods)}")
             for r in s.rollouts:
                 lines.append(f"  roll {r.workload}: {r.strategy}, headroom {r.headroom} "
                              f"{'ok' if r.progresses else 'STALLS'}")
@@ -754,6 +800,8 @@ class _Run:
     first_ok: str | None
     """The first order that placed every pod."""
     rollouts: list[Rollout]
+    settled: list[_Cluster]
+    """The distinct placements of the orders that placed every pod."""
 
 
 class _Check:
@@ -762,7 +810,7 @@ class _Check:
         self.pools, self.templates, self.priority, self.reserve = list(pools), templates, priority, reserve
         self.shapes = {p.name: p for p in pools}
         self.catalog = load_catalog()
-        self._fewest: dict[tuple, str] = {}
+        self._fewest: dict[tuple, int | None] = {}
 
     def report(self) -> SchedulingReport:
         problems = [Problem(f"nodePools.{p.name}.instanceTypes[{k}]",
@@ -798,11 +846,16 @@ class _Check:
 
         largest = sorted(pods, key=lambda p: (-priority[p.template], -size(p)))
         smallest = sorted(pods, key=lambda p: (-priority[p.template], size(p)))
+        by_size = sorted(pods, key=lambda p: -size(p))
         orders = [("largest first, first fit", largest, "first-fit"), ("largest first", largest, "least-allocated"),
-                  ("smallest first", smallest, "least-allocated"), ("as rendered", pods, "least-allocated")]
+                  ("smallest first", smallest, "least-allocated"),
+                  ("largest first regardless of priority", by_size, "least-allocated"),
+                  ("smallest first regardless of priority", by_size[::-1], "least-allocated"),
+                  ("as rendered", pods, "least-allocated")]
         rng = random.Random(RANDOM_SEED)
+        canonical = sorted(pods, key=lambda p: p.name)  # the same shuffles whatever order the objects come in
         for k in range(RANDOM_ORDERS):
-            shuffled = list(pods)
+            shuffled = list(canonical)
             rng.shuffle(shuffled)
             orders.append((f"in random order #{k + 1}", shuffled, "least-allocated" if k % 2 else "first-fit"))
         return orders
@@ -823,9 +876,10 @@ class _Check:
             if not left:
                 settled.append((order, cluster))
             reported = reported or cluster
-        distinct = {c.signature(): c for _, c in reversed(settled)}  # orders often settle the same way
-        rollouts = _rollouts(self.templates, list(distinct.values()) or [reported])
-        return _Run(reported, base, pending, settled[0][0] if settled else None, rollouts)  # type: ignore[arg-type]
+        distinct = list({c.signature(): c for _, c in reversed(settled)}.values())  # orders often settle alike
+        rollouts = _rollouts(self.templates, distinct or [reported])
+        return _Run(reported, base, pending, settled[0][0] if settled else None, rollouts,  # type: ignore[arg-type]
+                    distinct)
 
     def replay(self, nodes: tuple[Node, ...], base: _Cluster, order: str) -> _Cluster:
         """The cluster as `order` left it, to quote the scheduler's reasons."""
@@ -841,7 +895,9 @@ class _Check:
             name=name, instance_types=MappingProxyType(dict(types)), nodes=cluster.nodes,
             placements=MappingProxyType({pod: cluster.nodes[n].name for pod, n in cluster.placed.items()}),
             free=MappingProxyType(cluster.snapshot_free()), rollouts=tuple(run.rollouts),
-            orders=MappingProxyType({order: tuple(p.name for p in pods) for order, pods in run.pending.items()}))
+            orders=MappingProxyType({order: tuple(p.name for p in pods) for order, pods in run.pending.items()}),
+            daemons_pending=tuple(f"{run.base.templates[i].namespace}/{run.base.templates[i].name}@"
+                                  f"{run.base.nodes[n].name}" for i, n, _ in run.base.daemon_pending))
 
     # ------------------------------------------------------------------------------------------ problems
 
@@ -884,19 +940,19 @@ class _Check:
                                                 f"{_lower(t)}")
         pool = pools[0]
         where = f"pool '{pool}' ({self.shapes[pool].nodes} × {types[pool]})"
-        why = self.replay(base.nodes, base, order).reasons(i)
+        stranded = self.replay(base.nodes, base, order)
+        why = stranded.reasons(i)
         stuck = sum(any(p.template == i for p in pods) for pods in run.pending.values())
-        fix = self.fewest_nodes(pool, types)
+        key, fix = self.fix(pool, types, stranded, i)
         if run.first_ok:
-            return Problem(f"nodePools.{pool}.minSize",
+            return Problem(key,
                            f"first install depends on creation order: {t.workload} (needs {t.needs()}) stays Pending "
                            f"on {where} when pods are created {order} ({why}); it starts when created "
                            f"{run.first_ok}, but {stuck} of {len(run.pending)} orders leave it Pending; {fix}, "
                            f"{_lower(t)}, or give it a higher priorityClassName than the pods beside it (it is then "
                            f"scheduled first and may preempt them)")
-        return Problem(f"nodePools.{pool}.minSize",
-                       f"{t.workload} (needs {t.needs()}) stays Pending on {where} in every creation order tried "
-                       f"({why}); {fix} or {_lower(t)}")
+        return Problem(key, f"{t.workload} (needs {t.needs()}) stays Pending on {where} in every creation order tried "
+                            f"({why}); {fix} or {_lower(t)}")
 
     def rollout_problem(self, r: Rollout, run: _Run, types: Mapping[str, str]) -> Problem:
         i = next(k for k, t in enumerate(self.templates) if t.workload == r.workload)
@@ -905,31 +961,48 @@ class _Check:
         if pool is None:
             return Problem("nodePools", f"{t.workload} cannot roll: {r.reason}")
         where = f"pool '{pool}' ({self.shapes[pool].nodes} × {types[pool]})"
-        fix = self.fewest_nodes(pool, types)
+        full = next((c for c in run.settled if not c.candidates(i)), run.cluster)
+        key, fix = self.fix(pool, types, full, i)
         if t.kind == "Deployment":
-            return Problem(f"nodePools.{pool}.minSize",
+            return Problem(key,
                            f"{t.workload} cannot roll on {where}: {r.strategy} needs room for one more pod (needs "
                            f"{t.needs()}) while all its pods run, and {r.reason}; every change to its pod template "
                            f"(even the config checksum) stalls until Helm's timeout; {fix}, {_lower(t)}, or let it "
                            f"retire a pod first (maxUnavailable ≥ 1)")
-        return Problem(f"nodePools.{pool}.minSize", f"{t.workload} cannot roll on {where}: {r.reason}; {fix} or "
-                                                    f"{_lower(t)}")
+        return Problem(key, f"{t.workload} cannot roll on {where}: {r.reason}; {fix} or {_lower(t)}")
 
-    def fewest_nodes(self, pool: str, types: Mapping[str, str]) -> str:
-        """The fix in node counts: the fewest nodes (up to maxSize) with which every order places every pod and every
-        workload rolls, searched once per pool and scenario."""
-        key = (pool, tuple(types.items()))
-        if key not in self._fewest:
-            shape = self._fewest[key] = (
-                f"more nodes up to nodePools.{pool}.maxSize {self.shapes[pool].max_nodes} do not help; use a larger "
-                f"instance type in nodePools.{pool}.instanceTypes")
-            for count in range(self.shapes[pool].nodes + 1, self.shapes[pool].max_nodes + 1):
-                run = self.evaluate(types, {**{p.name: p.nodes for p in self.pools}, pool: count})
-                if not any(run.pending.values()) and all(r.progresses for r in run.rollouts):
-                    shape = f"raise nodePools.{pool}.minSize to {count}"
-                    break
-            self._fewest[key] = shape
-        return self._fewest[key]
+    def fix(self, pool: str, types: Mapping[str, str], cluster: _Cluster, i: int) -> tuple[str, str]:
+        """(key, what to change) for a pod with no room on its pool: the fewest nodes that make every order and
+        every rollout work (searched once per pool and scenario, maxSize first: when even that fails, no count
+        does); else what blocks it on the nodes it may use — resources (a larger type), zones for a zone spread,
+        or the node count ceiling."""
+        shape, memo = self.shapes[pool], (pool, tuple(types.items()))
+        if memo not in self._fewest:
+            count = None
+            if shape.max_nodes > shape.nodes and self.works(types, pool, shape.max_nodes):
+                count = next(n for n in range(shape.nodes + 1, shape.max_nodes + 1) if
+                             n == shape.max_nodes or self.works(types, pool, n))
+            self._fewest[memo] = count
+        count = self._fewest[memo]
+        if count is not None:
+            return f"nodePools.{pool}.minSize", f"raise nodePools.{pool}.minSize to {count}"
+        blocked = {cluster.blocker(i, n) for n in cluster.eligible[i]} - {None}
+        index = shape.instance_types.index(types[pool])
+        if blocked <= {"resources"}:
+            return (f"nodePools.{pool}.instanceTypes[{index}]",
+                    f"even {shape.max_nodes} nodes (nodePools.{pool}.maxSize) would not help; use a larger instance "
+                    f"type in nodePools.{pool}.instanceTypes")
+        if "spread" in blocked and any(c.topology_key == ZONE for c in self.templates[i].spread):
+            return ("network.azCount", f"spread the pool over more zones (network.azCount) or let the pod's zone "
+                                       f"spread constraint ScheduleAnyway")
+        return (f"nodePools.{pool}.maxSize",
+                f"even {shape.max_nodes} nodes would not help; raise nodePools.{pool}.maxSize or relax the pod's "
+                f"anti-affinity or spread constraints")
+
+    def works(self, types: Mapping[str, str], pool: str, count: int) -> bool:
+        run = self.evaluate(types, {**{p.name: p.nodes for p in self.pools}, pool: count})
+        return (not any(run.pending.values()) and not run.base.daemon_pending
+                and all(r.progresses for r in run.rollouts))
 
 
 def _lower(t: _Template) -> str:

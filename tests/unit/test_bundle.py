@@ -104,3 +104,14 @@ def test_the_3d704d9_dev_stack_cannot_roll_or_fit():
     assert "querynode" in text
     assert "m6id.xlarge" in text
     assert any("roll" in str(p) for p in report.problems)
+
+
+def test_a_render_does_not_change_the_next_one():
+    """Helm drops the subcharts a render disables from the loaded chart: each render must start from the archive."""
+    from tests.unit.test_milvus_values import settings_for
+
+    woodpecker = settings_for("dev")
+    b.build(woodpecker, sizing.plan(woodpecker))
+    pulsar = settings_for("dev", {"messageQueue": "pulsar"})
+    names = {o.name for o in b.build(pulsar, sizing.plan(pulsar)).objects if o.kind == "StatefulSet"}
+    assert {"milvus-pulsarv3-bookie", "milvus-pulsarv3-broker", "milvus-pulsarv3-zookeeper"} <= names

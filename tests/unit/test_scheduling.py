@@ -103,6 +103,7 @@ def test_a_feasible_set_reports_placements_free_room_and_headroom():
     assert sum(s.free[n.name]["cpu"] for n in s.nodes) == 2 * alloc - 2 * 1000 - 2 * 100
     summary = report.summary()
     assert summary["scenarios"]["baseline"]["feasible"] is True
+    assert summary["scenarios"]["baseline"]["nodesUsed"] == 1  # the reported placement is first fit: both on p-1
     assert summary["scenarios"]["baseline"]["rollouts"]["Deployment ns/web"]["headroom"] == 2
     assert "scenario baseline" in report.text()
 
@@ -150,6 +151,9 @@ def test_hostname_anti_affinity_with_more_replicas_than_nodes():
     assert "stays Pending on pool 'p' (3 × m7i.2xlarge) in every creation order" in text(report)
     assert "3 didn't match pod anti-affinity rules" in text(report)
     assert "raise nodePools.p.minSize to 4" in text(report)
+    beyond = check([workload("qn", replicas=5, labels=labels, affinity=anti_affinity(labels))],
+                   [pool(nodes=3, max_nodes=4)])
+    assert keys(beyond)[0] == "nodePools.p.maxSize" and "even 4 nodes would not help" in text(beyond)
     # Three fit, but the default strategy (25 %: surge 1, unavailable 0 for three replicas) needs a fourth node.
     default = check([workload("qn", replicas=3, labels=labels, affinity=anti_affinity(labels))], [pool(nodes=3)])
     assert "RollingUpdate maxSurge 1 / maxUnavailable 0" in text(default) and "cannot roll" in text(default)
@@ -173,13 +177,26 @@ def test_topology_spread_do_not_schedule_with_too_few_zones():
     spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
                "minDomains": 3, "labelSelector": {"matchLabels": labels}}]
     two_zones = check([workload("s", replicas=3, labels=labels, spread=spread)], [pool(nodes=2, zones=("a", "b"))])
-    assert keys(two_zones)[0] == "nodePools.p.minSize"
+    assert keys(two_zones) == ["network.azCount"]  # the pool spans two zones, however many nodes it gets
     assert "didn't match pod topology spread constraints" in text(two_zones)
+    assert "spread the pool over more zones (network.azCount)" in text(two_zones)
     three_zones = check([workload("s", replicas=3, labels=labels, spread=spread)], [pool(nodes=3)])
     assert three_zones.problems == ()
     anyway = [{**spread[0], "whenUnsatisfiable": "ScheduleAnyway"}]
     assert check([workload("s", replicas=3, labels=labels, spread=anyway)],
                  [pool(nodes=2, zones=("a", "b"))]).problems == ()
+
+
+def test_spread_domains_follow_the_node_affinity_policy():
+    # The pods select pool p (zones a, b); pool q sits in zone c. By default only p's zones are domains.
+    labels = {"app": "s"}
+    spread = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchLabels": labels}}
+    pools = [pool(nodes=2, zones=("a", "b")), pool("q", nodes=1, zones=("c",))]
+    assert check([workload("s", replicas=3, labels=labels, spread=[spread])], pools).problems == ()
+    ignoring = check([workload("s", replicas=3, labels=labels, spread=[{**spread, "nodeAffinityPolicy": "Ignore"}])],
+                     pools)
+    assert "didn't match pod topology spread constraints" in text(ignoring)  # empty zone c caps a and b at one each
 
 
 @pytest.mark.parametrize("resource,kwargs", [
@@ -222,6 +239,15 @@ def test_daemonsets_take_every_node_they_tolerate_and_only_those():
     placed = report.scenario("baseline").placements
     assert sorted(p for p in placed if p.startswith("ns/agent@")) == ["ns/agent@open-1", "ns/agent@open-2"]
     assert len([p for p in placed if p.startswith("ns/exporter@")]) == 4
+
+
+def test_a_daemonset_pod_without_room_names_the_node_and_the_type():
+    report = check([workload("agent", kind="DaemonSet", pool_name=None, cpu="9")], [pool(nodes=1)])
+    assert [str(p) for p in report.problems] == [
+        "milvus-eks:nodePools.p.instanceTypes[0]: m7i.2xlarge: DaemonSet ns/agent has no room on node p-1 (cpu: needs "
+        "9000m cpu, 128Mi memory); lower the requests of DaemonSet ns/agent or use a larger instance type"]
+    assert report.scenario("baseline").daemons_pending == ("ns/agent@p-1",)
+    assert not report.scenario("baseline").feasible
 
 
 def test_bundle_daemonsets_share_the_daemonset_budget():
@@ -352,8 +378,11 @@ DEV_POOL = PoolShape(name="milvus", instance_types=("m6id.2xlarge", "m6id.xlarge
 def test_the_shipped_dev_shape_reports_the_query_node_rollout_stall_and_the_xlarge_misfit():
     report = check(dev_objects(), [DEV_POOL], priorities=PRIORITY_VALUES)
     message = text(report)
-    assert ("nodePools.milvus.minSize: Deployment milvus/milvus-querynode cannot roll on pool 'milvus' "
+    # More nodes do not help (the scheduler spreads the small pods over every node), so the key is the pool's type.
+    assert ("nodePools.milvus.instanceTypes[0]: Deployment milvus/milvus-querynode cannot roll on pool 'milvus' "
             "(3 × m6id.2xlarge): RollingUpdate maxSurge 1 / maxUnavailable 0 needs room for one more pod") in message
+    assert "even 6 nodes (nodePools.milvus.maxSize) would not help" in message
+    assert "or let it retire a pod first (maxUnavailable ≥ 1)" in message
     assert ("nodePools.milvus.instanceTypes[1]: m6id.xlarge: pod Deployment milvus/milvus-querynode needs 7410m cpu "
             "but a node has 3420m allocatable after DaemonSets") in message
     assert "needs 27781Mi memory" in message and "needs 345Gi ephemeral-storage" in message
@@ -386,12 +415,13 @@ FREE = (NODE.alloc_millicpu - 500, NODE.alloc_memory_bytes - 1536 * MIB)
                                                         st.integers(1, FREE[1] // 2 // MIB)), min_size=1, max_size=12))
 def test_small_pods_within_half_the_cluster_always_start_and_roll(nodes, pods):
     """Any greedy placement leaves a pod Pending only if every node is more than half full in some resource, since
-    each pod takes at most half a node. So if the totals, counted in nodes, sum to at most half the node count over
-    cpu and memory, no order can fail and every Deployment has a node with room to surge."""
+    each pod takes at most half a node: the pods already placed then sum to more than half the node count, counted
+    in nodes' worth of cpu plus nodes' worth of memory. So when all pods together stay within half the node count,
+    no order can strand one, and a surge pod (one more such pod) always finds room too."""
     used = sum(c for c, _ in pods) / FREE[0] + sum(m * MIB for _, m in pods) / FREE[1]
     objects = [workload(f"w{k}", cpu=f"{c}m", memory=f"{m}Mi", strategy=SURGE_ONLY) for k, (c, m) in enumerate(pods)]
     report = check(objects, [pool(nodes=nodes)])
-    if used * 2 <= nodes - 1:  # one node's worth kept for the surge pod
+    if used * 2 <= nodes:
         assert report.problems == ()
     if sum(c for c, _ in pods) > nodes * FREE[0]:
         assert report.problems  # pigeonhole: more cpu requested than the nodes have
@@ -464,3 +494,23 @@ def test_a_prod_sized_check_is_fast_and_feasible():
     assert len(query_nodes) == 10  # one per node
     # Generous bound for a shared CI runner; the measured figure is in the README/report.
     assert elapsed < 1.0
+
+
+def test_custom_resources_are_ignored_their_statefulsets_count():
+    # The operator's pods reach the check as the StatefulSets the caller derives from the resources.
+    prometheus = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+                  "metadata": {"name": "kps", "namespace": "monitoring"},
+                  "spec": {"replicas": 2, "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}}}}
+    assert scheduling._template(prometheus) is None
+    assert check([prometheus], [pool(nodes=1)]).scenario("baseline").placements == {}
+
+
+def test_cronjob_pods_come_from_the_job_template():
+    cron = {"kind": "CronJob", "metadata": {"name": "nightly", "namespace": "ns"}, "spec": {"jobTemplate": {"spec": {
+        "parallelism": 3, "completions": 2, "template": {"spec": {
+            "nodeSelector": {POOL_LABEL: "p"},
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}}}}}
+    t = scheduling._template(cron)
+    assert (t.replicas, t.requests[0], t.transient) == (2, 2000, True)
+    assert check([cron], [pool(nodes=1)]).problems == ()
+    assert "CronJob ns/nightly" in text(check([cron], [pool(types=("m7i.large",), nodes=1)]))
