@@ -140,7 +140,7 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
         s, name=base, configmap=base, uri=f"http://{mv.endpoint(m.release_name, m.namespace)}",
         secret_name=mv.root_secret_name(m.release_name), secret_key=mv.ROOT_PASSWORD_KEY)))
 
-    found.append(("addons", cluster_addons.gp3_storage_class_manifest()))
+    found.append(("addons", cluster_addons.gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
     found += [("priorities", o) for o in nq.priority_class_manifests()]
 
     if s.monitoring.enabled:

@@ -13,11 +13,13 @@ import importlib.util
 import ipaddress
 import json
 import re
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from stacks import versions
 from stacks.catalog import load_catalog
 from stacks.errors import NAMESPACE, ConfigError, Problem
 from stacks.quantity import parse_quantity
@@ -155,8 +157,10 @@ def _region_problem(region: Any) -> Problem | None:
 
 
 def load_settings(raw: Mapping[str, Any], region: Any, *, stack: str | None = None,
-                  aws: Mapping[str, Any] | None = None) -> Settings:
+                  aws: Mapping[str, Any] | None = None, today: date | None = None) -> Settings:
     """Validate the `milvus-eks:*` config (keys without the namespace) and the AWS region, all at once.
+
+    `today` (UTC by default) is the date the Kubernetes version's support window is checked against.
 
     Each top-level key, and each node pool, is parsed on its own so that a broken part does not hide the
     problems of the others; checks across keys run on whatever parsed. With `stack`, every name the program will
@@ -193,7 +197,7 @@ def load_settings(raw: Mapping[str, Any], region: Any, *, stack: str | None = No
         document = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS} | {"region": region}
         document |= {AWS_APPLIED[k]: v for k, v in aws.items() if k in AWS_APPLIED and k not in bad_provider_keys}
         settings = Settings.model_validate_json(json.dumps(document), strict=True)
-        problems.extend(check(settings))
+        problems.extend(check(settings, today))
         if stack is not None:
             problems.extend(name_problems(settings, stack))
     else:
@@ -351,10 +355,11 @@ def _unknown_key_message(key: str, allowed: Iterable[str]) -> str:
 # ------------------------------------------------------------------------------------------ pass 2: across keys
 
 
-def check(settings: Settings) -> list[Problem]:
+def check(settings: Settings, today: date | None = None) -> list[Problem]:
     return [*_check_network(settings), *_check_cluster(settings), *_check_pools(settings), *_check_milvus(settings),
             *_check_namespaces(settings), *_check_topology(settings), *_check_resources(settings),
-            *_check_free_text(settings), *_check_sizing(settings)]
+            *_check_free_text(settings), *_check_sizing(settings),
+            *_check_kubernetes_version(settings, today or utc_today())]
 
 
 def name_problems(settings: Settings, stack: str) -> list[Problem]:
@@ -501,6 +506,22 @@ def _check_free_text(s: Settings) -> Iterator[Problem]:
                                                f"break them. Give a plain URL or path; each alert appends its anchor")
 
 
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _check_kubernetes_version(s: Settings, today: date) -> Iterator[Problem]:
+    version = s.cluster.kubernetes_version
+    found = versions.support_problem(version, s.cluster.support_type, today)
+    if found is not None and found[0] == "error":
+        yield Problem("cluster.kubernetesVersion", found[1])
+    elif version not in versions.ADDON_VERSIONS:
+        pinned = ", ".join(sorted(versions.ADDON_VERSIONS))
+        yield Problem("cluster.kubernetesVersion",
+                      f"{version} has no pinned add-on versions (pinned: {pinned}); use one of those, or add the "
+                      f"{version} add-on versions to ADDON_VERSIONS in stacks/versions.py")
+
+
 def _check_sizing(s: Settings) -> list[Problem]:
     # The planner needs one query pool whose sizing type is known; without it the role/catalog checks speak.
     query_pools = [pool for pool in s.node_pools.values() if "queryNode" in pool.roles]
@@ -546,6 +567,15 @@ def _check_cluster(s: Settings) -> Iterator[Problem]:
     if not ep.private_access and not ep.public_access:
         yield Problem("cluster.endpoint", "privateAccess and publicAccess are both false; nothing could reach the "
                                           "API server. Set privateAccess: true")
+    if not s.cluster.admin_principals:
+        # bootstrapClusterCreatorAdminPermissions is false: without a declared admin nobody, including the
+        # identity running `pulumi up`, could reach the Kubernetes API.
+        yield Problem("cluster.adminPrincipals", "is empty; list the IAM role that runs `pulumi up` (and your "
+                                                 "administrators), e.g. arn:aws:iam::123456789012:role/deploy")
+    if ep.private_access_cidrs and not ep.private_access:
+        yield Problem("cluster.endpoint.privateAccessCidrs", "is set but privateAccess is false, so no private "
+                                                             "endpoint exists for it; set privateAccess: true or "
+                                                             "remove the list")
     if ep.public_access and not ep.public_access_cidrs:
         yield Problem("cluster.endpoint.publicAccessCidrs", "is empty while publicAccess is true, which EKS reads as "
                                                             "0.0.0.0/0; list the CIDRs allowed to reach the API server")

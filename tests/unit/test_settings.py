@@ -201,7 +201,8 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_defaults_are_declared_once_and_apply():
-    settings = load_settings({"nodePools": {"all": {
+    settings = load_settings({"cluster": {"adminPrincipals": ["arn:aws:iam::123456789012:role/deploy"]},
+                              "nodePools": {"all": {
         "instanceTypes": ["m6id.2xlarge"], "nvme": True,
         "roles": ["system", "monitoring", "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode",
                   "etcd", "messageQueue"]}}}, "eu-west-1")
