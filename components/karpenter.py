@@ -72,7 +72,7 @@ class Karpenter(pulumi.ComponentResource):
         access = aws.eks.AccessEntry(f"{name}-node", cluster_name=args.cluster_name, principal_arn=node_role.arn,
                                      type="EC2_LINUX", tags=tags, opts=child)
 
-        queue = aws.sqs.Queue(f"{name}-interruption", name=namer.name("karpenter", limit=80),
+        queue = aws.sqs.Queue(f"{name}-interruption", name=namer.interruption_queue(),
                               message_retention_seconds=kp.QUEUE_RETENTION_SECONDS, sqs_managed_sse_enabled=True,
                               tags=tags, opts=child)
         aws.sqs.QueuePolicy(f"{name}-interruption", queue_url=queue.url, policy=queue.arn.apply(kp.queue_policy),
