@@ -63,7 +63,7 @@ CASES = {
     "split-ranges": "milvus-eks:cluster.endpoint.publicAccessCidrs: 0.0.0.0/1, 128.0.0.0/1 together cover 0.0.0.0/0",
     "private-off-restricted": "milvus-eks:cluster.endpoint.privateAccess: is false while publicAccessCidrs",
     "system-pool-tainted": "milvus-eks:nodePools.system.taints: every pool is tainted",
-    "duplicate-key": "milvus-eks:monitoring.retention: is set twice (first on line 47)",
+    "duplicate-key": "milvus-eks:monitoring.retention: is set twice (first on line 49)",
     "duplicate-pool": "milvus-eks:nodePools.system: is set twice",
     "null-pool-key": "milvus-eks:nodePools.~: key '~' is YAML null",
     "other-project": "other-app:nodePools: these keys belong to project 'other-app'",
