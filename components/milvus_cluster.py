@@ -54,12 +54,13 @@ class MilvusCluster(pulumi.ComponentResource):
         s, m = args.settings, args.settings.milvus
         child = pulumi.ResourceOptions(parent=self)
         tags = args.namer.tags("milvus")
-        ns_manifest = mv.namespace_manifest(m.namespace)
+        ns_manifest = mv.namespace_manifest(s)
         namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=ns_manifest["metadata"], opts=child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         password = random.RandomPassword(f"{name}-root-password", length=32, special=False, opts=child)
-        secret_manifest = mv.root_secret_manifest(m.namespace, m.release_name, password.result)
+        etcd_password = random.RandomPassword(f"{name}-etcd-password", length=32, special=False, opts=child)
+        secret_manifest = mv.root_secret_manifest(m.namespace, m.release_name, password.result, etcd_password.result)
         secret = k8s.core.v1.Secret(f"{name}-root", metadata=secret_manifest["metadata"],
                                     type=secret_manifest["type"], string_data=secret_manifest["stringData"],
                                     opts=in_ns)
@@ -104,6 +105,10 @@ class MilvusCluster(pulumi.ComponentResource):
         for manifest in mv.pdb_manifests(m.namespace, m.release_name, pods):
             k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb-{manifest['metadata']['name']}",
                                               metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
+        lb_service = mv.load_balancer_service_manifest(s)
+        if lb_service:
+            k8s.core.v1.Service(f"{name}-nlb", metadata=lb_service["metadata"], spec=lb_service["spec"],
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
         for manifest in mv.network_policy_manifests(s):
             k8s.networking.v1.NetworkPolicy(f"{name}-netpol-{manifest['metadata']['name']}",
                                             metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from render import monitoring_values as mon
 from render.monitoring_values import (
     DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, RELEASE, etcd_pod_monitor, milvus_service_monitor, render_kps_values)
 from render.naming import NVME_LABEL, k8s_labels
@@ -68,8 +69,21 @@ class Monitoring(pulumi.ComponentResource):
         tolerations = pool_tolerations(args.settings.node_pools[args.settings.pool_for("monitoring")])
         planned_memory = {g.name: g.loading_memory_bytes for g in args.plan.groups}
 
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": m.namespace, "labels": k8s_labels("monitoring")},
-                                   opts=child)
+        ns_manifest, nodes_ns_manifest = mon.namespace_manifests(args.settings)
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=ns_manifest["metadata"], opts=child)
+        nodes_ns = k8s.core.v1.Namespace(f"{name}-nodes-ns", metadata=nodes_ns_manifest["metadata"], opts=child)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        for manifest in mon.network_policy_manifests(args.settings):
+            k8s.networking.v1.NetworkPolicy(f"{name}-netpol-{manifest['metadata']['name']}",
+                                            metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
+        receiver_values = mon.receiver_secret_values(args.settings)
+        receivers: list[pulumi.Resource] = []
+        if receiver_values:
+            manifest = mon.receivers_secret_manifest(m.namespace, {
+                k: pulumi.Output.secret(v or "") for k, v in receiver_values.items()})
+            receivers.append(k8s.core.v1.Secret(f"{name}-alert-receivers", metadata=manifest["metadata"],
+                                                type=manifest["type"], string_data=manifest["stringData"],
+                                                opts=in_ns))
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
         secret = k8s.core.v1.Secret(
             f"{name}-grafana-admin",
@@ -86,7 +100,8 @@ class Monitoring(pulumi.ComponentResource):
             namespace=m.namespace,
             values=render_kps_values(args.settings, tolerations, ksm_metric_labels_allowlist(ctx)),
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, *inherited_dependencies(opts)]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, nodes_ns, secret, *receivers,
+                                                                 *inherited_dependencies(opts)]),
         )
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
         for manifest in (milvus_service_monitor(args.settings), etcd_pod_monitor(args.settings),

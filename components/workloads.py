@@ -71,11 +71,11 @@ def milvus_workloads(settings: Settings, plan: Plan) -> list[Workload]:
             found.append(Workload(
                 ns, f"{name}-{label}{'-' + group if group else ''}", "Deployment", _pool(block), replicas,
                 (container(label, block["resources"]),), max_surge=surge(strategy, replicas),
-                # The proxy Service: an NLB allocates a node port for each of its ports (milvus, metrics).
-                services_loadbalancers=1 if component == "proxy" and values["service"]["type"] == "LoadBalancer"
+                # The proxy's NLB Service (mv.load_balancer_service_manifest): one node port for its one port.
+                services_loadbalancers=1 if component == "proxy" and mv.load_balancer_service_manifest(settings)
                 else 0,
-                services_nodeports=2 if component == "proxy" and values["service"]["type"] in
-                ("LoadBalancer", "NodePort") else 0,
+                services_nodeports=1 if component == "proxy" and mv.load_balancer_service_manifest(settings)
+                else 0,
                 priority_class=priority_for(mv.pod_labels(m.release_name, label))))
     etcd = values["etcd"]
     found.append(Workload(ns, f"{m.release_name}-etcd", "StatefulSet", _pool(etcd), etcd["replicaCount"],

@@ -28,9 +28,25 @@ def load_from_pulumi() -> Settings:
         settings = load_settings(raw, pulumi.Config("aws").get("region"))
     except ConfigError as err:
         raise StackConfigError([*problems, *err.problems]) from None
+    problems += _plaintext_secrets(settings)
     if problems:
         raise StackConfigError(problems)
     return settings
+
+
+def _plaintext_secrets(settings: Settings) -> list[Problem]:
+    # Alert receivers' URLs and keys must reach the program as Pulumi secrets: structured config marks the whole
+    # top-level key secret when any value under it was set with --secret.
+    key = f"{NAMESPACE}:monitoring"
+    if runtime_config.is_config_secret(key):
+        return []
+    return [Problem(f"monitoring.alerting.receivers[{i}]",
+                    f"receiver {r.name!r} holds its secret in plain text; set it with "
+                    f"`pulumi config set --secret --path '{key}.alerting.receivers[{i}].<integration>.<field>'`")
+            for i, r in enumerate(settings.monitoring.alerting.receivers)
+            if any(isinstance(getattr(getattr(r, k), f, None), str)
+                   for k, f in (("slack", "api_url"), ("pagerduty", "routing_key"), ("webhook", "url"))
+                   if getattr(r, k) is not None)]
 
 
 def _namespace_keys() -> set[str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from stacks.catalog import load_catalog
 from stacks.errors import ConfigError, Problem
+from stacks.network_plan import plan_subnets
 from stacks.settings import ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Settings
 from stacks.sizing import sizing_problems
 
@@ -194,7 +195,7 @@ def _unknown_key_message(key: str, allowed: Iterable[str]) -> str:
 
 def check(settings: Settings) -> list[Problem]:
     return [*_check_network(settings), *_check_cluster(settings), *_check_pools(settings), *_check_milvus(settings),
-            *_check_sizing(settings)]
+            *_check_sizing(settings), *_check_client_cidrs(settings), *_check_alerting(settings)]
 
 
 def _check_sizing(s: Settings) -> list[Problem]:
@@ -312,3 +313,35 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
         # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
         yield Problem("milvus.service.allowedCidrs",
                       "is empty but service.type is internalNlb; list the client CIDRs (e.g. the VPC CIDR)")
+
+
+def _check_client_cidrs(s: Settings) -> Iterator[Problem]:
+    # Pods take addresses from the private subnets (VPC CNI). A client range inside one would admit pods of every
+    # namespace to the proxy, bypassing allowedNamespaces; a range around one gets the subnet excepted instead
+    # (render.milvus_values.client_ip_blocks).
+    pods = [ipaddress.IPv4Network(c) for c in plan_subnets(s.network.vpc_cidr, s.network.az_count).private]
+    for i, cidr in enumerate(s.milvus.service.allowed_cidrs):
+        net = ipaddress.IPv4Network(cidr)
+        inside = [str(p) for p in pods if net.subnet_of(p)]
+        if inside:
+            yield Problem(f"milvus.service.allowedCidrs[{i}]",
+                          f"{cidr} lies inside the pod subnet {inside[0]}, so it would admit pods of any namespace; "
+                          f"admit pods with milvus.service.allowedNamespaces and keep allowedCidrs for clients "
+                          f"outside the cluster")
+
+
+def _check_alerting(s: Settings) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, receiver in enumerate(s.monitoring.alerting.receivers):
+        where = f"monitoring.alerting.receivers[{i}]"
+        kinds = [k for k in ("slack", "pagerduty", "webhook") if getattr(receiver, k) is not None]
+        if len(kinds) != 1:
+            yield Problem(where, f"receiver {receiver.name!r} sets {kinds or 'none'} of slack, pagerduty, webhook; "
+                                 f"set exactly one (add another receiver for a second destination)")
+        if receiver.name in seen:
+            yield Problem(f"{where}.name", f"{receiver.name!r} is used twice; receiver names must be unique")
+        if receiver.name == "unrouted":
+            yield Problem(f"{where}.name", "'unrouted' is reserved for alerts no receiver takes; pick another name")
+        seen.add(receiver.name)
+        if not receiver.severities:
+            yield Problem(f"{where}.severities", "is empty; list the severities it gets, e.g. [critical, warning]")

@@ -68,8 +68,8 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
         c.total["storage"] += _q(etcd["persistence"]["size"]) * int(etcd["replicaCount"])
         job = graph.one("kubernetes:batch/v1:Job")
         c.pod([x.get("resources", {}) for x in job.inputs["spec"]["template"]["spec"]["containers"]], 1)
-        if v["service"]["type"] == "LoadBalancer":
-            lbs, nodeports = 1, 2  # milvus + metrics ports
+        if graph.of_type("kubernetes:core/v1:Service"):
+            lbs, nodeports = 1, 1  # the proxy NLB's one port
     else:
         v = graph.one(RELEASE, "monitoring-kps").inputs["values"]
         op, prom = v["prometheusOperator"], v["prometheus"]["prometheusSpec"]
