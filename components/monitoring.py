@@ -76,6 +76,9 @@ class Monitoring(pulumi.ComponentResource):
         for manifest in mon.network_policy_manifests(args.settings):
             k8s.networking.v1.NetworkPolicy(f"{name}-netpol-{manifest['metadata']['name']}",
                                             metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
+        warning = mon.delivery_warning(args.settings)
+        if warning:
+            pulumi.log.warn(warning, resource=self)
         receiver_values = mon.receiver_secret_values(args.settings)
         receivers: list[pulumi.Resource] = []
         if receiver_values:
