@@ -609,11 +609,12 @@ def network_policy_manifests(settings: Settings) -> list[dict]:
             "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]},
                        *([{"to": [POD_IDENTITY_AGENT], "ports": [{"protocol": "TCP", "port": 80}]}]
                          if m.service_account_binding == "podIdentity" else [])]}, ("Egress",)),
-        # The topology Job installs its hash-pinned packages from PyPI (components/milvus_topology.py).
-        policy("allow-topology-egress", {
-            "podSelector": {"matchLabels": {"app.kubernetes.io/component": TOPOLOGY_COMPONENT}},
-            "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]}]}, ("Egress",)),
     ]
+    if not settings.topology.reconciler_image:
+        # The topology Job installs its hash-pinned packages from PyPI (components/milvus_topology.py).
+        policies.append(policy("allow-topology-egress", {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/component": TOPOLOGY_COMPONENT}},
+            "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]}]}, ("Egress",)))
     if settings.monitoring.enabled:
         prometheus = from_namespace(settings.monitoring.namespace, PROMETHEUS_POD)
         policies.append(policy("allow-metrics", {

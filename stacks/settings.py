@@ -315,6 +315,10 @@ class TopologySettings(Model):
     """Milvus resource groups; with several, each replica of a collection can live in its own group."""
     collections: tuple[CollectionSettings, ...] = ()
     """The workload the cluster is sized for."""
+    reconciler_image: Annotated[str, Field(pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$")] | None = None
+    """An image that already holds the reconciler's packages (build it from docker/reconciler.Dockerfile), pinned
+    by digest (`repo@sha256:...`). Unset: the Job installs topology/requirements.txt from PyPI with hashes at each
+    run, which needs HTTPS egress to pypi.org and files.pythonhosted.org."""
     survive_zone_loss: bool = False
     """Size every resource group so that losing one availability zone still leaves a full replica of each
     collection serving (query nodes spread evenly over the zones, so a zone takes its share of every group)."""

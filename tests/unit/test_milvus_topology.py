@@ -96,7 +96,7 @@ def test_job_is_locked_down_and_bounded(graph: Graph):
     env = {e["name"]: e for e in container["env"]}
     assert env["HOME"]["value"] in mounts and env["TMPDIR"]["value"] in mounts
     assert container["image"] == mt.RECONCILER_IMAGE
-    assert mt.RECONCILER_PYMILVUS in container["command"][-1]
+    assert f"-r {mt.SCRIPT_DIR}/requirements.txt" in container["command"][-1]
     assert pod["nodeSelector"] == {POOL_LABEL: settings_for(graph.stack).pool_for("system")}
 
 
@@ -113,7 +113,8 @@ def test_job_name_is_the_hash_of_spec_and_script_and_changes_with_the_spec(dev_g
     s = settings_for("dev")
     spec_json = json.dumps(mt.render_spec(s, sizing.plan(s)), indent=2, sort_keys=True)
     base = _job(dev_graph).inputs["metadata"]["name"]
-    assert base == f"milvus-topology-{mt.content_hash(spec_json, mt.reconciler_source())}" and len(base) <= 63
+    assert base == f"milvus-topology-{mt.content_hash(spec_json, mt.reconciler_source(), mt.reconciler_requirements())}"
+    assert len(base) <= 63
     config = stack_document("dev")
     config["milvus-eks:topology"]["collections"][0]["shards"] = 2
     changed = run_program("dev", config=as_engine_config(config))
@@ -123,6 +124,7 @@ def test_job_name_is_the_hash_of_spec_and_script_and_changes_with_the_spec(dev_g
 def test_hash_covers_script_and_spec():
     assert mt.content_hash("{}", "a") != mt.content_hash("{}", "b")
     assert mt.content_hash("{}", "a") != mt.content_hash("{ }", "a")
+    assert mt.content_hash("{}", "a", "x==1") != mt.content_hash("{}", "a", "x==2")
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
