@@ -49,6 +49,9 @@ TTL_SECONDS_AFTER_FINISHED = 86400
 RUN_AS = 10001
 WORK_DIR = "/work"
 SCRIPT_DIR = "/topology"
+# The root password as a file from a Secret volume, not an environment variable (which `kubectl describe`, crash
+# dumps and child processes see; checkov CKV_K8S_35).
+CREDENTIALS_DIR = "/credentials"
 
 
 def render_spec(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -99,7 +102,7 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
     pool = settings.pool_for("system")
     install = f"{WORK_DIR}/lib"
     run = (f"exec python {SCRIPT_DIR}/reconcile.py --uri {uri} --spec {SCRIPT_DIR}/spec.json "
-           f"--timeout {RECONCILE_TIMEOUT_SECONDS}")
+           f"--password-file {CREDENTIALS_DIR}/{secret_key} --timeout {RECONCILE_TIMEOUT_SECONDS}")
     image = settings.topology.reconciler_image
     # A user-built image (docker/reconciler.Dockerfile) has the packages; the pinned base image installs them.
     command = run if image else f"{PIP_INSTALL} --target {install} -r {SCRIPT_DIR}/requirements.txt && {run}"
@@ -108,7 +111,6 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
         "image": image or RECONCILER_IMAGE,
         "command": ["sh", "-c", command],
         "env": [
-            {"name": "MILVUS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_key}}},
             # The image runs as root by default; as a plain uid, pip and Python need a writable home and tmp.
             {"name": "HOME", "value": WORK_DIR},
             {"name": "TMPDIR", "value": WORK_DIR},
@@ -123,6 +125,7 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
         # The reconciler's one-line error becomes the pod's termination message, shown with the failed Job.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "topology", "mountPath": SCRIPT_DIR, "readOnly": True},
+                         {"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True},
                          {"name": "work", "mountPath": WORK_DIR}],
     }
     return {
@@ -147,6 +150,9 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
                                         "fsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
                     "volumes": [{"name": "topology", "configMap": {"name": configmap}},
+                                {"name": "credentials", "secret": {
+                                    "secretName": secret_name, "defaultMode": 0o400,
+                                    "items": [{"key": secret_key, "path": secret_key}]}},
                                 {"name": "work", "emptyDir": {"sizeLimit": "2Gi"}}],
                 },
             },

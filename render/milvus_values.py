@@ -433,6 +433,9 @@ def _etcd(settings: Settings) -> dict[str, Any]:
                           "existingSecret": root_secret_name(settings.milvus.release_name),
                           "existingSecretPasswordKey": ETCD_PASSWORD_KEY},
                  "token": {"enabled": False}},
+        # etcd never calls the Kubernetes API: its own ServiceAccount, without a token (etcd
+        # templates/serviceaccount.yaml; the chart's default is the namespace's `default` account).
+        "serviceAccount": {"create": True, "automountServiceAccountToken": False},
         "podSecurityContext": {"enabled": True, "fsGroup": ETCD_UID, "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {"enabled": True, "runAsUser": ETCD_UID, "runAsNonRoot": True,
                                      "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},

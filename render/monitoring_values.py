@@ -175,6 +175,9 @@ def render_kps_values(settings: Settings, tolerations: list[dict[str, str]],
             **place,
             "resources": r["grafana"],
             "initChownData": {"resources": r["grafanaInitChownData"]},
+            # A Role in the monitoring namespace, not a ClusterRole: the sidecars read dashboards and datasources
+            # there only (searchNamespace), so Grafana need not read every Secret in the cluster (checkov CKV2_K8S_5).
+            "rbac": {"namespaced": True},
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {
                 "resources": r["grafanaSidecar"],

@@ -102,9 +102,12 @@ def test_job_is_locked_down_and_bounded(graph: Graph):
 
 def test_job_reads_the_root_password_from_the_milvus_secret(graph: Graph):
     (container,) = _job(graph).inputs["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e for e in container["env"]}
-    ref = env["MILVUS_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    assert ref["name"] == graph.outputs[outputs.MILVUS_ROOT_SECRET] and ref["key"] == "password"
+    volumes = {v["name"]: v for v in _job(graph).inputs["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes["credentials"]["secret"]
+    assert secret["secretName"] == graph.outputs[outputs.MILVUS_ROOT_SECRET]
+    assert secret["items"] == [{"key": "password", "path": "password"}]
+    assert f"--password-file {mt.CREDENTIALS_DIR}/password " in container["command"][-1]
+    assert not any("valueFrom" in e for e in container["env"])  # checkov CKV_K8S_35: secrets as files
     assert f"--uri http://{graph.outputs[outputs.MILVUS_ENDPOINT]} " in container["command"][-1]
     assert "mock-password" not in json.dumps(_job(graph).inputs)
 
