@@ -238,3 +238,16 @@ def test_release_values_are_the_pure_renderers_output(graph: Graph):
     expected = values_for(settings_for(graph.stack), bucket_name=graph.one(BUCKET).outputs["bucket"],
                           irsa_role_arn=role_arn)
     assert _ints(_values(graph)) == expected
+
+
+def test_internal_nlb_is_the_programs_own_service_with_local_traffic_policy(graph: Graph):
+    services = graph.of_type("kubernetes:core/v1:Service")
+    nlb = stack_document(graph.stack)["milvus-eks:milvus"].get("service", {}).get("type") == "internalNlb"
+    assert len(services) == (1 if nlb else 0)
+    assert _values(graph)["service"] == {"type": "ClusterIP"}
+    if nlb:
+        (service,) = services
+        assert service.inputs["spec"]["externalTrafficPolicy"] == "Local"
+        assert service.inputs["spec"]["selector"]["component"] == "proxy"
+        release = graph.one(RELEASE, "milvus-release")
+        assert release.urn in service.depends_on
