@@ -264,8 +264,9 @@ class MilvusSettings(Model):
     service_account_binding: Literal["podIdentity", "irsa"] = "irsa"
     """How Milvus' pods get the S3 role. `irsa` (IAM roles for service accounts) is what Milvus documents and what
     all its storage clients read (web identity token). `podIdentity` (EKS Pod Identity) needs every S3 client in
-    Milvus to accept the agent's link-local credentials endpoint; Milvus' Go client failed on it before its
-    minio-go upgrade (milvus-io/milvus#34910), so use it only with a Milvus image verified against it."""
+    Milvus (Go, C++ and Woodpecker) to accept the agent's link-local credentials endpoint; the Go client refused it
+    before minio-go v7.0.70 (milvus-io/milvus#34910) and the others are unverified, so use it only with a Milvus
+    image tested against it."""
     mmap: bool = True
     """mmap vector fields and indexes to local disk on NVMe query pools."""
     authorization: bool = True
