@@ -32,12 +32,13 @@ DEFAULT_RESOURCES: Mapping[str, dict[str, dict[str, str]]] = {
 }
 
 
-# Control-plane scrape targets EKS does not expose to the cluster: no kube-controller-manager, kube-scheduler or etcd
-# pods exist in kube-system (the managed control plane runs outside the cluster), and the EKS kube-proxy add-on binds
-# its metrics to 127.0.0.1:10249 on the host network (eksctl-io/eksctl#4081, aws/containers-roadmap#657,
-# prometheus-community/helm-charts#977). Enabled, each leaves a target that never answers, and the chart's
-# KubeControllerManagerDown / KubeSchedulerDown / KubeProxyDown (`absent(up{job=...} == 1)`,
-# templates/prometheus/rules-1.14/kubernetes-system-*.yaml) fire for ever.
+# Control-plane scrape targets EKS does not expose to the cluster. No kube-controller-manager or kube-scheduler pods
+# exist in kube-system (the managed control plane runs outside the cluster): their Services have no endpoints, and
+# KubeControllerManagerDown / KubeSchedulerDown (`absent(up{job=...})`, templates/prometheus/rules-1.14/
+# kubernetes-system-{controller-manager,scheduler}.yaml) fire for ever. The EKS kube-proxy add-on binds its metrics
+# to 127.0.0.1:10249 on the host network (eksctl-io/eksctl#4081, aws/containers-roadmap#657,
+# prometheus-community/helm-charts#977): its targets exist but never answer, so TargetDown
+# (general.rules.yaml, `up == 0` for over 10% of a job's targets) fires for ever.
 DISABLED_CONTROL_PLANE_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeProxy")
 # kubeEtcd stays enabled for its rules only: they select `job=~".*etcd.*"` (rules-1.14/etcd.yaml), which is Milvus'
 # etcd PodMonitor job (`<namespace>/<name>`), and they have no absent() alert. Its Service and ServiceMonitor, which

@@ -117,7 +117,8 @@ def test_receiver_secrets_reach_alertmanager_only_as_a_secret(receivers_graph: G
 
 def test_control_plane_targets_eks_hides_are_off(graph: Graph):
     values = graph.one(RELEASE, "monitoring-kps").inputs["values"]
-    # 3d704d9 left them on: KubeControllerManagerDown, KubeSchedulerDown and KubeProxyDown fired for ever.
+    # 3d704d9 left them on: KubeControllerManagerDown and KubeSchedulerDown (no targets) and TargetDown for
+    # kube-proxy (targets that never answer) fired for ever.
     for target in ("kubeControllerManager", "kubeScheduler", "kubeProxy"):
         assert values[target] == {"enabled": False}
     # etcd's rules stay (they match Milvus' etcd PodMonitor job); its kube-system scrape does not.
