@@ -331,6 +331,11 @@ def _check_client_cidrs(s: Settings) -> Iterator[Problem]:
 
 
 def _check_alerting(s: Settings) -> Iterator[Problem]:
+    # node-exporter runs in `<namespace>-nodes` (render.monitoring_values.node_exporter_namespace).
+    if s.monitoring.enabled and len(s.monitoring.namespace) > 63 - len("-nodes"):
+        yield Problem("monitoring.namespace", f"{s.monitoring.namespace!r} is {len(s.monitoring.namespace)} "
+                                              f"characters; at most 57, because node-exporter runs in "
+                                              f"'<namespace>-nodes', which must fit in 63")
     seen: set[str] = set()
     for i, receiver in enumerate(s.monitoring.alerting.receivers):
         where = f"monitoring.alerting.receivers[{i}]"

@@ -173,3 +173,15 @@ def test_every_namespace_the_program_creates_denies_egress_by_default(graph: Gra
                and not r.inputs["spec"].get("egress")}
     # node-exporter's namespace holds only host-network pods, which NetworkPolicy does not govern.
     assert namespaces - denying == {"monitoring-nodes"}
+
+
+def test_a_monitoring_namespace_too_long_for_its_node_exporter_namespace_is_refused():
+    from stacks.validation import load_settings
+    config = stack_document("dev")
+    raw = {k.removeprefix("milvus-eks:"): v for k, v in config.items() if k.startswith("milvus-eks:")}
+    raw["monitoring"] = {**raw.get("monitoring", {}), "namespace": "m" * 58}
+    with pytest.raises(ConfigError) as err:
+        load_settings(raw, config["aws:region"])
+    assert err.value.paths() == ["monitoring.namespace"]
+    raw["monitoring"]["namespace"] = "m" * 57
+    assert mon.node_exporter_namespace(load_settings(raw, config["aws:region"])) == "m" * 57 + "-nodes"
