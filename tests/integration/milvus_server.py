@@ -25,7 +25,7 @@ from pathlib import Path
 LOCK_PATH = Path("/tmp/milvus-eks-milvus.lock")
 START_TIMEOUT_S = 90.0
 LOCK_TIMEOUT_S = 900.0
-# Milvus 2.3.5's default root password; the server runs with authorization off, so it is accepted but not needed.
+# Milvus 2.3.5's default root user and password; with authorization off they are accepted but not needed.
 ROOT_USER = "root"
 ROOT_PASSWORD = "Milvus"
 
@@ -121,13 +121,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _grpc_ready(uri: str) -> bool:
+def _grpc_ready(uri: str, token: str) -> bool:
     # /healthz turns OK slightly before the proxy accepts every RPC; one real call settles it.
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
     try:
-        client = MilvusClient(uri=uri, timeout=5)
+        client = MilvusClient(uri=uri, token=token, timeout=5)
     except MilvusException:
         return False
     try:
@@ -145,7 +145,7 @@ def _wait_until_ready(server, endpoint: MilvusEndpoint, timeout_s: float) -> Non
         code = server.server_proc.poll()
         if code is not None:
             raise MilvusStartError(f"milvus exited with code {code} during start\n{_log_tail(endpoint.base_dir)}")
-        if _healthy(endpoint.healthz_url) and _grpc_ready(endpoint.uri):
+        if _healthy(endpoint.healthz_url) and _grpc_ready(endpoint.uri, endpoint.token):
             return
         time.sleep(0.2)
     raise MilvusStartError(
@@ -154,8 +154,11 @@ def _wait_until_ready(server, endpoint: MilvusEndpoint, timeout_s: float) -> Non
 
 
 @contextlib.contextmanager
-def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoint]:
-    """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards."""
+def running_milvus(timeout_s: float = START_TIMEOUT_S, *, authorization: bool = False) -> Iterator[MilvusEndpoint]:
+    """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards.
+
+    `authorization` turns on user authentication (user ROOT_USER, password ROOT_PASSWORD).
+    """
     from milvus import MilvusServer
 
     with host_lock() as lock:
@@ -165,6 +168,8 @@ def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoin
         try:
             proxy_port = free_port()
             server = MilvusServer(proxy_port=proxy_port, wait_for_started=False)
+            # The milvus package's config template key for common.security.authorizationEnabled.
+            server.config.set("authorization_enabled", authorization)
             # set_base_dir points config, logs, etcd, rocksmq and local storage under base_dir and the
             # binaries are unpacked to base_dir/bin; without it all of that lands in ~/.milvus.io.
             server.set_base_dir(str(base_dir))
