@@ -31,3 +31,13 @@ def test_the_topology_job_is_not_covered_by_any_acceptance():
     job = "Job.milvus.milvus-topology-0123456789"
     for check in ("CKV_K8S_35", "CKV_K8S_43", "CKV_K8S_22", "CKV_K8S_40"):
         assert unaccepted([Finding(check, "", job, "")], load_accepted()), check
+
+
+def test_only_files_of_nothing_but_crds_are_left_out(tmp_path: Path):
+    from policy.checkov_scan import _only_crds
+    crd = tmp_path / "crd.yaml"
+    crd.write_text("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  names:\n"
+                   "    kind: Prometheus\n")
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(crd.read_text() + "---\napiVersion: v1\nkind: Pod\n")
+    assert _only_crds(crd) and not _only_crds(mixed)
