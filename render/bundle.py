@@ -26,7 +26,7 @@ from render.charts import render_chart, thaw
 from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
 from render.helm_postrender import PRIORITY_VALUES, post_render
 from render.rules import render_rules
-from render.naming import pool_labels, pool_tolerations
+from render.naming import pool_labels, pool_tolerations, topology_object_name
 from stacks import capacity as cap
 from stacks import scheduling, versions
 from stacks.catalog import load_catalog
@@ -141,13 +141,13 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
     spec_json = json.dumps(topo.render_spec(s, plan), indent=2, sort_keys=True)
     script = topo.reconciler_source()
     requirements = "" if s.topology.reconciler_image else topo.reconciler_requirements()
-    base = f"{m.release_name}-topology-{topo.content_hash(spec_json, script, requirements)}"
+    base = topology_object_name(m.release_name, topo.content_hash(spec_json, script, requirements))
     found.append(("topology", topo.configmap_manifest(base, m.namespace, spec_json, script, requirements)))
     found.append(("topology", topo.job_manifest(
         s, name=base, configmap=base, uri=f"http://{mv.endpoint(m.release_name, m.namespace)}",
         secret_name=mv.root_secret_name(m.release_name), secret_key=mv.ROOT_PASSWORD_KEY)))
 
-    found.append(("addons", cluster_addons.gp3_storage_class_manifest()))
+    found.append(("addons", cluster_addons.gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
     found += [("priorities", o) for o in nq.priority_class_manifests()]
 
     if s.monitoring.enabled:
@@ -201,7 +201,7 @@ def monitoring_values(settings: Settings, plan: Plan) -> dict[str, Any]:
 
 def _chart_objects(settings: Settings, pin: versions.ChartPin, values: Mapping[str, Any], release: str,
                    namespace: str, transform: Callable[[dict], dict] | None) -> list[BundleObject]:
-    return [BundleObject(pin.name, pin.name, _freeze(thaw(r.obj)), hook=r.hook, crd=r.crd)
+    return [BundleObject(pin.name, pin.name, thaw(r.obj), hook=r.hook, crd=r.crd)
             for r in render_chart(pin, values, release=release, namespace=namespace, post_render=transform,
                                   kubernetes_version=settings.cluster.kubernetes_version)]
 
