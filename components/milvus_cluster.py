@@ -59,7 +59,9 @@ class MilvusCluster(pulumi.ComponentResource):
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         password = random.RandomPassword(f"{name}-root-password", length=32, special=False, opts=child)
-        secret_manifest = b.deploy_time_values(args.bundle.owned("milvus", "Secret")[0], {b.PASSWORD: password.result})
+        etcd_password = random.RandomPassword(f"{name}-etcd-password", length=32, special=False, opts=child)
+        secret_manifest = b.deploy_time_values(args.bundle.owned("milvus", "Secret")[0], {
+            b.PASSWORD: password.result, b.ETCD_PASSWORD: etcd_password.result})
         secret = register(f"{name}-root", secret_manifest, in_ns)
 
         self.bucket_name = None
@@ -99,6 +101,9 @@ class MilvusCluster(pulumi.ComponentResource):
             register(f"{name}-pdb-{manifest['metadata']['name']}", manifest, in_ns)
         for manifest in args.bundle.owned("milvus", "NetworkPolicy"):
             register(f"{name}-netpol-{manifest['metadata']['name']}", manifest, in_ns)
+        # The proxy's internal NLB (mv.load_balancer_service_manifest), once the proxies it selects exist.
+        for manifest in args.bundle.owned("milvus", "Service"):
+            register(f"{name}-nlb", manifest, pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
 
         self.namespace = m.namespace
         self.namespace_resource = namespace

@@ -24,18 +24,24 @@ from render.naming import pool_tolerations
 from stacks import sizing
 from stacks.settings import Settings
 from stacks.sizing import Plan
-from stacks.versions import RECONCILER_IMAGE, RECONCILER_PYMILVUS
+from stacks.versions import RECONCILER_IMAGE
 
 if TYPE_CHECKING:
     from render.bundle import Bundle
 
 RECONCILER_FILE = Path(__file__).resolve().parent.parent / "topology" / "reconcile.py"
+# pymilvus and its dependencies with every artifact hash from uv.lock (tools/reconciler_requirements.py).
+REQUIREMENTS_FILE = RECONCILER_FILE.parent / "requirements.txt"
+# pip refuses any artifact whose hash the file does not list, installs nothing the file does not name, and builds
+# nothing from source (no compiler, no setup.py run inside the cluster).
+PIP_INSTALL = ("pip install --quiet --no-cache-dir --disable-pip-version-check --require-hashes --no-deps "
+               "--only-binary :all:")
 # Stack files spell build parameters in camelCase; Milvus/knowhere take DiskANN's in snake_case
 # (zilliztech/knowhere src/index/diskann/diskann_config.h: max_degree, search_list_size).
 MILVUS_PARAM_NAMES = {"maxDegree": "max_degree", "searchListSize": "search_list_size"}
 
 # The reconciler's own deadline covers retries while Milvus starts and every load it waits for; the pod adds the
-# pip install, the Job a margin, and `pulumi up` waits a little longer than the Job may run.
+# package install, the Job a margin, and `pulumi up` waits a little longer than the Job may run.
 RECONCILE_TIMEOUT_SECONDS = 1200
 ACTIVE_DEADLINE_SECONDS = RECONCILE_TIMEOUT_SECONDS + 300
 AWAIT_TIMEOUT = f"{(ACTIVE_DEADLINE_SECONDS + 300) // 60}m"
@@ -46,6 +52,9 @@ TTL_SECONDS_AFTER_FINISHED = 86400
 RUN_AS = 10001
 WORK_DIR = "/work"
 SCRIPT_DIR = "/topology"
+# The root password as a file from a Secret volume, not an environment variable (which `kubectl describe`, crash
+# dumps and child processes see; checkov CKV_K8S_35).
+CREDENTIALS_DIR = "/credentials"
 
 
 def render_spec(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -74,31 +83,37 @@ def reconciler_source() -> str:
     return RECONCILER_FILE.read_text(encoding="utf-8")
 
 
-def content_hash(spec_json: str, script: str) -> str:
-    return hashlib.sha256(f"{spec_json}\0{script}".encode()).hexdigest()[:TOPOLOGY_DIGEST_LENGTH]
+def reconciler_requirements() -> str:
+    return REQUIREMENTS_FILE.read_text(encoding="utf-8")
 
 
-def configmap_manifest(name: str, namespace: str, spec_json: str, script: str) -> dict:
+def content_hash(spec_json: str, script: str, requirements: str = "") -> str:
+    return hashlib.sha256(f"{spec_json}\0{script}\0{requirements}".encode()).hexdigest()[:TOPOLOGY_DIGEST_LENGTH]
+
+
+def configmap_manifest(name: str, namespace: str, spec_json: str, script: str, requirements: str = "") -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace, "labels": k8s_labels("milvus-topology")},
             # Named by content: a change is a new ConfigMap, never an edit under a running Job.
             "immutable": True,
-            "data": {"spec.json": spec_json, "reconcile.py": script}}
+            "data": {"spec.json": spec_json, "reconcile.py": script,
+                     **({"requirements.txt": requirements} if requirements else {})}}
 
 
 def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, secret_name: str,
                  secret_key: str) -> dict:
     pool = settings.pool_for("system")
     install = f"{WORK_DIR}/lib"
-    command = (f"pip install --quiet --no-cache-dir --disable-pip-version-check --target {install} "
-               f"'{RECONCILER_PYMILVUS}' && exec python {SCRIPT_DIR}/reconcile.py --uri {uri} "
-               f"--spec {SCRIPT_DIR}/spec.json --timeout {RECONCILE_TIMEOUT_SECONDS}")
+    run = (f"exec python {SCRIPT_DIR}/reconcile.py --uri {uri} --spec {SCRIPT_DIR}/spec.json "
+           f"--password-file {CREDENTIALS_DIR}/{secret_key} --timeout {RECONCILE_TIMEOUT_SECONDS}")
+    image = settings.topology.reconciler_image
+    # A user-built image (docker/reconciler.Dockerfile) has the packages; the pinned base image installs them.
+    command = run if image else f"{PIP_INSTALL} --target {install} -r {SCRIPT_DIR}/requirements.txt && {run}"
     container = {
         "name": "reconcile",
-        "image": RECONCILER_IMAGE,
+        "image": image or RECONCILER_IMAGE,
         "command": ["sh", "-c", command],
         "env": [
-            {"name": "MILVUS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_key}}},
             # The image runs as root by default; as a plain uid, pip and Python need a writable home and tmp.
             {"name": "HOME", "value": WORK_DIR},
             {"name": "TMPDIR", "value": WORK_DIR},
@@ -113,6 +128,7 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
         # The reconciler's one-line error becomes the pod's termination message, shown with the failed Job.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "topology", "mountPath": SCRIPT_DIR, "readOnly": True},
+                         {"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True},
                          {"name": "work", "mountPath": WORK_DIR}],
     }
     return {
@@ -137,6 +153,9 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
                                         "fsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
                     "volumes": [{"name": "topology", "configMap": {"name": configmap}},
+                                {"name": "credentials", "secret": {
+                                    "secretName": secret_name, "defaultMode": 0o400,
+                                    "items": [{"key": secret_key, "path": secret_key}]}},
                                 {"name": "work", "emptyDir": {"sizeLimit": "2Gi"}}],
                 },
             },

@@ -11,7 +11,7 @@ import pulumi_random as random
 
 from components.kube import register
 from components.options import inherited_dependencies
-from render import bundle as b
+from render import bundle as b, monitoring_values as mon
 from render.bundle import Bundle
 from render.monitoring_values import GRAFANA_ADMIN_SECRET, RELEASE
 from stacks.settings import Settings
@@ -37,12 +37,28 @@ class Monitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         owned = args.bundle.owned
 
-        ns = register(f"{name}-ns", owned("monitoring", "Namespace")[0], child)
+        namespaces = {n["metadata"]["name"]: n for n in owned("monitoring", "Namespace")}
+        ns = register(f"{name}-ns", namespaces[m.namespace], child)
+        # node-exporter's own namespace (mon.namespace_manifests), which Pod Security lets use the host.
+        nodes_ns = register(f"{name}-nodes-ns", namespaces[mon.node_exporter_namespace(args.settings)], child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        for manifest in owned("monitoring", "NetworkPolicy"):
+            register(f"{name}-netpol-{manifest['metadata']['name']}", manifest, in_ns)
+        secrets = {s["metadata"]["name"]: s for s in owned("monitoring", "Secret")}
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
         secret = register(f"{name}-grafana-admin",
-                          b.deploy_time_values(owned("monitoring", "Secret")[0], {b.PASSWORD: password.result}),
+                          b.deploy_time_values(secrets[GRAFANA_ADMIN_SECRET], {b.PASSWORD: password.result}),
                           in_ns)
+        warning = mon.delivery_warning(args.settings)
+        if warning:
+            pulumi.log.warn(warning, resource=self)
+        receivers: list[pulumi.Resource] = []
+        if mon.RECEIVERS_SECRET in secrets:
+            # The receivers' URLs and keys, as the Pulumi secrets the stack file holds (offline: empty).
+            leaves = {b.RECEIVER_SECRET + key: pulumi.Output.secret(value or "")
+                      for key, value in mon.receiver_secret_values(args.settings).items()}
+            receivers.append(register(f"{name}-alert-receivers",
+                                      b.deploy_time_values(secrets[mon.RECEIVERS_SECRET], leaves), in_ns))
 
         release = k8s.helm.v3.Release(
             f"{name}-kps",
@@ -51,7 +67,8 @@ class Monitoring(pulumi.ComponentResource):
             namespace=m.namespace,
             values=args.bundle.monitoring_values,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, secret, *inherited_dependencies(opts)]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, nodes_ns, secret, *receivers,
+                                                                 *inherited_dependencies(opts)]),
         )
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
         for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule"):

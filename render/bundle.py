@@ -39,7 +39,10 @@ from stacks.sizing import Plan
 BUCKET = "deploy-time-milvus-bucket"
 IRSA_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-s3"
 PASSWORD = "deploy-time-password"
-DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD)
+ETCD_PASSWORD = "deploy-time-etcd-password"
+RECEIVER_SECRET = "deploy-time-receiver-secret-"
+"""Prefix of the alert receivers' secret placeholders, one per receiver: `RECEIVER_SECRET + <receiver name>`."""
+DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD)
 
 PROGRAM = "program"
 """`source` of the objects the program writes itself (charts' objects carry the chart name)."""
@@ -126,16 +129,20 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
 
     s, m = settings, settings.milvus
     found: list[tuple[str, dict]] = []
-    found.append(("milvus", mv.namespace_manifest(m.namespace)))
-    found.append(("milvus", mv.root_secret_manifest(m.namespace, m.release_name, PASSWORD)))
+    found.append(("milvus", mv.namespace_manifest(s)))
+    found.append(("milvus", mv.root_secret_manifest(m.namespace, m.release_name, PASSWORD, ETCD_PASSWORD)))
     pods = mv.pods_per_component(s, plan.query_node_replicas, plan.streaming_node_replicas, plan.resource_groups)
     found += [("milvus", o) for o in mv.pdb_manifests(m.namespace, m.release_name, pods)]
     found += [("milvus", o) for o in mv.network_policy_manifests(s)]
+    lb_service = mv.load_balancer_service_manifest(s)
+    if lb_service:
+        found.append(("milvus", lb_service))
 
     spec_json = json.dumps(topo.render_spec(s, plan), indent=2, sort_keys=True)
     script = topo.reconciler_source()
-    base = topology_object_name(m.release_name, topo.content_hash(spec_json, script))
-    found.append(("topology", topo.configmap_manifest(base, m.namespace, spec_json, script)))
+    requirements = "" if s.topology.reconciler_image else topo.reconciler_requirements()
+    base = topology_object_name(m.release_name, topo.content_hash(spec_json, script, requirements))
+    found.append(("topology", topo.configmap_manifest(base, m.namespace, spec_json, script, requirements)))
     found.append(("topology", topo.job_manifest(
         s, name=base, configmap=base, uri=f"http://{mv.endpoint(m.release_name, m.namespace)}",
         secret_name=mv.root_secret_name(m.release_name), secret_key=mv.ROOT_PASSWORD_KEY)))
@@ -146,8 +153,13 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
     if s.monitoring.enabled:
         ns = s.monitoring.namespace
         ctx = mon.rule_context(s, plan)
-        found.append(("monitoring", mon.namespace_manifest(ns)))
+        found += [("monitoring", o) for o in kps.namespace_manifests(s)]
+        found += [("monitoring", o) for o in kps.network_policy_manifests(s)]
         found.append(("monitoring", mon.grafana_admin_secret_manifest(ns, PASSWORD)))
+        receivers = kps.receiver_secret_values(s)
+        if receivers:
+            found.append(("monitoring", kps.receivers_secret_manifest(
+                ns, {key: RECEIVER_SECRET + key for key in receivers})))
         found.append(("monitoring", kps.milvus_service_monitor(s)))
         found.append(("monitoring", kps.etcd_pod_monitor(s)))
         found.append(("monitoring", mon.prometheus_rule_manifest(ns, render_rules(s.monitoring.alerts, ctx))))

@@ -7,6 +7,7 @@ Chart facts below cite zilliztech/milvus-helm @ 98324768 (chart 5.0.19): `V:` = 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from decimal import Decimal
 from typing import Any, Mapping
@@ -17,6 +18,7 @@ from render.helm_postrender import CONTROL, ZONES_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
 from stacks.catalog import load_catalog
+from stacks.network_plan import plan_subnets
 from stacks.quantity import GIB, MIB, cpu, memory
 from stacks.settings import ResourceList, Resources, Settings
 from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MILLICPU, query_node_disk_limit
@@ -34,6 +36,37 @@ ROOT_PASSWORD_KEY = "password"
 # environment source outranks the YAML files (pkg/config/source.go NormalPriority < file LowPriority). So this env
 # var sets `common.security.defaultRootPassword` without the password ever appearing in Helm values or a ConfigMap.
 ROOT_PASSWORD_ENV = "COMMON_SECURITY_DEFAULTROOTPASSWORD"
+# etcd authentication: Milvus reads `etcd.auth.enabled` / `etcd.auth.userName` / `etcd.auth.password` (milvus-io/milvus
+# pkg/util/paramtable/service_param.go EtcdEnableAuth/EtcdAuthUserName/EtcdAuthPassword, since 2.3.7); the password
+# comes in through the environment like the root password (ETCD_AUTH_PASSWORD formats to `etcdauthpassword`).
+# The bitnami etcd subchart (8.12.0) creates the `root` user and turns auth on from `auth.rbac.*`
+# (templates/statefulset.yaml ETCD_ROOT_PASSWORD; values.yaml auth.rbac.existingSecret[PasswordKey]).
+ETCD_ROOT_USER = "root"
+ETCD_PASSWORD_KEY = "etcd-root-password"
+ETCD_PASSWORD_ENV = "ETCD_AUTH_PASSWORD"
+ETCD_PEER_PORT = 2380
+
+# Milvus images run as the `milvus` user, uid 999, from milvus-io/milvus commit 7cb7651 on (zilliztech/milvus-operator
+# #434; milvus-io/milvus #46897, #51221); earlier 2.6 images ship /milvus/bin and /milvus/lib as root:root 0774 and no
+# user (an arbitrary uid then fails with exit 126, "exec milvus failed: Permission denied"). uid 999 with gid 0 can
+# execute both layouts: the owner in the new one, the root group in the old one. Pod Security `restricted` checks
+# runAsNonRoot and runAsUser, not the group.
+MILVUS_UID = 999
+MILVUS_GID = 0
+# Milvus writes its local storage under /var/lib/milvus (localStorage.path /var/lib/milvus/data); the older images do
+# not create the directory and a non-root process cannot, so every component gets an emptyDir there (the query
+# node's own `disk` emptyDir mounts below it, T/querynode-deployment.yaml:174-177).
+MILVUS_DATA_ROOT = "/var/lib/milvus"
+POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "runAsUser": MILVUS_UID, "runAsGroup": MILVUS_GID,
+                        "fsGroup": MILVUS_GID, "seccompProfile": {"type": "RuntimeDefault"}}
+# readOnlyRootFilesystem stays false: which paths besides /var/lib/milvus Milvus 2.6 writes (Go and C++ temp files,
+# jemalloc profiles) is not established from the image source (see policy/checkov_accepted.yaml CKV_K8S_22).
+CONTAINER_SECURITY_CONTEXT = {"allowPrivilegeEscalation": False, "privileged": False,
+                              "readOnlyRootFilesystem": False, "capabilities": {"drop": ["ALL"]},
+                              "seccompProfile": {"type": "RuntimeDefault"}}
+# The bitnami etcd image runs as 1001 (etcd values.yaml podSecurityContext/containerSecurityContext); the chart
+# drops the `enabled` key and renders the rest (templates/statefulset.yaml:73-75,116-118).
+ETCD_UID = 1001
 
 # Milvus component → (values key, the chart's `component` pod label, settings attribute, placement role).
 # Pod labels: T/_helpers.tpl:195-198 (`milvus.matchLabels`) plus `component: "<x>"` in each T/*-deployment.yaml.
@@ -233,6 +266,8 @@ def user_config(settings: Settings) -> dict[str, Any]:
     mmap = pool.nvme and settings.milvus.mmap
     return {
         "common": {"security": {"authorizationEnabled": settings.milvus.authorization}},
+        # The password comes from the environment (ETCD_PASSWORD_ENV), never from this ConfigMap.
+        "etcd": {"auth": {"enabled": True, "userName": ETCD_ROOT_USER}},
         # mmap keys: milvus-io/milvus pkg/util/paramtable/component_param.go queryNode.mmap.vectorField/vectorIndex
         # (default false). Only on NVMe: mmapped pages are read back from local disk under memory pressure.
         "queryNode": {"mmap": {"vectorField": mmap, "vectorIndex": mmap}},
@@ -266,6 +301,11 @@ def render_milvus_values(
         **{key: {"enabled": False} for key in
            ("rootCoordinator", "queryCoordinator", "dataCoordinator", "indexCoordinator", "indexNode")},
         "extraConfigFiles": {"user.yaml": yaml.safe_dump(user_config(settings), sort_keys=True)},
+        # Global keys every Milvus component template reads when its own is empty (V:44-48, T/*-deployment.yaml).
+        "securityContext": POD_SECURITY_CONTEXT,
+        "containerSecurityContext": CONTAINER_SECURITY_CONTEXT,
+        "volumes": [{"name": "milvus-data-root", "emptyDir": {}}],
+        "volumeMounts": [{"name": "milvus-data-root", "mountPath": MILVUS_DATA_ROOT}],
     }
     if resource_groups:
         values["replicaResourceGroups"] = list(resource_groups)  # chart >= 5.0.17, a list of names (V:11-15)
@@ -293,14 +333,16 @@ def render_milvus_values(
                                                  getattr(m.components, attr).resources)
             block["topologySpreadConstraints"] = spread_constraints(
                 labels, per_resource_group=component == "streamingNode")
+        block["extraEnv"] = [{"name": ETCD_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
+            "name": root_secret_name(release), "key": ETCD_PASSWORD_KEY}}}]
         if component == "mixCoordinator":
             block["activeStandby"] = {"enabled": m.components.mix_coordinator.active_standby}
             # Without activeStandby the chart forces `Recreate` and ignores `strategy`
             # (T/mixcoord-deployment.yaml:18-26): two coordinators must never run at once unless one is standby.
             if m.components.mix_coordinator.active_standby:
                 block["strategy"] = NEVER_BELOW_REPLICAS
-            block["extraEnv"] = [{"name": ROOT_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
-                "name": root_secret_name(release), "key": ROOT_PASSWORD_KEY}}}]
+            block["extraEnv"].append({"name": ROOT_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
+                "name": root_secret_name(release), "key": ROOT_PASSWORD_KEY}}})
         else:
             block["strategy"] = rollout_strategy(component, block["replicas"])
         if component == "proxy" and m.components.proxy.autoscaling.enabled:
@@ -315,7 +357,7 @@ def render_milvus_values(
     values.update(_message_queue(settings))
     values.update(_object_storage(settings, bucket_name))
     values["etcd"] = _etcd(settings)
-    values["service"] = _service(settings)
+    values["service"] = {"type": "ClusterIP"}
     # Plain JSON-shaped data with no shared sub-objects: safe to mutate, serializes without YAML anchors.
     return json.loads(json.dumps(values))
 
@@ -411,45 +453,86 @@ def _etcd(settings: Settings) -> dict[str, Any]:
         "topologySpreadConstraints": [_spread(labels, "topology.kubernetes.io/zone")],
         # The parent chart turns the subchart's PDB off (V:720-721); a quorum of 3 survives one voluntary eviction.
         "pdb": {"create": True, "minAvailable": etcd.replicas // 2 + 1} if etcd.replicas > 1 else {"create": False},
+        # Milvus' values turn RBAC off (V:740-746); on, the subchart sets ETCD_ROOT_PASSWORD from our Secret and
+        # refuses unauthenticated clients (ALLOW_NONE_AUTHENTICATION=no). Simple tokens: a JWT key the chart
+        # generated would change on every render unless pinned in another Secret.
+        "auth": {"rbac": {"create": True, "allowNoneAuthentication": False,
+                          "existingSecret": root_secret_name(settings.milvus.release_name),
+                          "existingSecretPasswordKey": ETCD_PASSWORD_KEY},
+                 "token": {"enabled": False}},
+        # etcd never calls the Kubernetes API: its own ServiceAccount, without a token (etcd
+        # templates/serviceaccount.yaml; the chart's default is the namespace's `default` account).
+        "serviceAccount": {"create": True, "automountServiceAccountToken": False},
+        "podSecurityContext": {"enabled": True, "fsGroup": ETCD_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": {"enabled": True, "runAsUser": ETCD_UID, "runAsNonRoot": True,
+                                     "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
     }
 
 
-def _service(settings: Settings) -> dict[str, Any]:
+def load_balancer_service_manifest(settings: Settings) -> dict | None:
+    """The internal NLB in front of the proxies, written here rather than through the chart's `service` because the
+    chart has no externalTrafficPolicy key (T/service.yaml): with the default `Cluster`, kube-proxy rewrites the
+    source of load-balanced connections to a node address, so a NetworkPolicy could only admit them by admitting the
+    node subnets, which with the VPC CNI are also every pod's addresses. `Local` keeps the client address, so the
+    proxy policy admits `service.allowedCidrs` and nothing else; the NLB health-checks the node's
+    healthCheckNodePort and sends traffic only to nodes that run a proxy."""
     service = settings.milvus.service
-    if service.type == "ClusterIP":
-        return {"type": "ClusterIP"}
+    if service.type != "internalNlb":
+        return None
+    release = settings.milvus.release_name
     return {
-        "type": "LoadBalancer",
-        # Handled by the EKS cloud controller (no AWS Load Balancer Controller is installed): an internal NLB.
-        # `aws-load-balancer-scheme` makes it internal too if the AWS Load Balancer Controller takes over.
-        "annotations": {
-            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-            "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": f"{fullname(release)}-nlb", "namespace": settings.milvus.namespace,
+                     "labels": k8s_labels("milvus-service"),
+                     # Handled by the EKS cloud controller (no AWS Load Balancer Controller is installed): an internal
+                     # NLB. `aws-load-balancer-scheme` keeps it internal if the AWS Load Balancer Controller takes over.
+                     "annotations": {
+                         "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                         "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+                         "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+                     }},
+        "spec": {
+            "type": "LoadBalancer",
+            "externalTrafficPolicy": "Local",
+            "selector": pod_labels(release, "proxy"),
+            # The proxy container's port is named `milvus` (T/proxy-deployment.yaml:98-101).
+            "ports": [{"name": "milvus", "port": PROXY_PORT, "targetPort": "milvus", "protocol": "TCP"}],
+            "loadBalancerSourceRanges": list(service.allowed_cidrs),
         },
-        # The chart defaults this to 0.0.0.0/0 (V:136, T/service.yaml:32-35).
-        "loadBalancerSourceRanges": list(service.allowed_cidrs),
     }
 
 
 # ---------------------------------------------------------------------------------------------- manifests
 
 
-def namespace_manifest(name: str) -> dict:
+def pod_security_level(settings: Settings) -> str:
+    """`restricted` when every pod of the namespace is one whose security context this program sets (the Milvus
+    components, etcd, the topology Job); Pulsar and MinIO come from subcharts whose pods are not verified against it,
+    so a namespace running them enforces `baseline` and only warns and audits at `restricted`."""
+    m = settings.milvus
+    return "restricted" if m.message_queue == "woodpecker" and m.object_storage == "s3" else "baseline"
+
+
+def pod_security_labels(enforce: str) -> dict[str, str]:
+    return {"pod-security.kubernetes.io/enforce": enforce,
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted"}
+
+
+def namespace_manifest(settings: Settings) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {
-                **k8s_labels("milvus"),
-                # Nothing Milvus, etcd or MinIO runs needs host access or privileges.
-                "pod-security.kubernetes.io/enforce": "baseline",
-            }}}
+            "metadata": {"name": settings.milvus.namespace, "labels": {
+                **k8s_labels("milvus"), **pod_security_labels(pod_security_level(settings))}}}
 
 
-def root_secret_manifest(namespace: str, release: str, password: Any) -> dict:
-    """The root credentials; `password` is whatever the caller holds (a secret Output in the program)."""
+def root_secret_manifest(namespace: str, release: str, password: Any, etcd_password: Any) -> dict:
+    """The root credentials of Milvus and of its etcd; the passwords are whatever the caller holds (secret Outputs
+    in the program)."""
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": root_secret_name(release), "namespace": namespace,
                          "labels": k8s_labels("milvus-auth")},
-            "stringData": {"username": ROOT_USER, ROOT_PASSWORD_KEY: password}}
+            "stringData": {"username": ROOT_USER, ROOT_PASSWORD_KEY: password, ETCD_PASSWORD_KEY: etcd_password}}
 
 
 def pdb_manifests(namespace: str, release: str, pods: Mapping[str, int]) -> list[dict]:
@@ -469,43 +552,110 @@ def pdb_manifests(namespace: str, release: str, pods: Mapping[str, int]) -> list
     return manifests
 
 
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+# CoreDNS pods (EKS add-on) carry k8s-app=kube-dns in kube-system.
+DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+# S3 (regional endpoint), STS (IRSA's AssumeRoleWithWebIdentity) and PyPI have no fixed addresses.
+ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
+# EKS Pod Identity agent: link-local address on every node, port 80 (EKS user guide, pod-id-agent-setup).
+POD_IDENTITY_AGENT = {"ipBlock": {"cidr": "169.254.170.23/32"}}
+# Prometheus pods made by the operator carry app.kubernetes.io/name=prometheus (prometheus-operator statefulset).
+PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus"}
+TOPOLOGY_COMPONENT = "milvus-topology"
+
+
+def from_namespace(name: str, pods: Mapping[str, str] | None = None) -> dict:
+    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+    if pods:
+        peer["podSelector"] = {"matchLabels": dict(pods)}
+    return peer
+
+
+def pod_subnets(settings: Settings) -> tuple[str, ...]:
+    """Where pods get their addresses: the VPC CNI gives them addresses of the private subnets, like the nodes."""
+    return plan_subnets(settings.network.vpc_cidr, settings.network.az_count).private
+
+
+def client_ip_blocks(settings: Settings) -> list[dict]:
+    """`service.allowedCidrs` as ipBlocks that never cover a pod: a block containing a pod subnet excepts it, so
+    pods are admitted only through `service.allowedNamespaces` (validation refuses a CIDR inside a pod subnet)."""
+    pods = [ipaddress.IPv4Network(c) for c in pod_subnets(settings)]
+    blocks = []
+    for cidr in settings.milvus.service.allowed_cidrs:
+        net = ipaddress.IPv4Network(cidr)
+        inside = sorted(str(p) for p in pods if p.subnet_of(net))
+        blocks.append({"ipBlock": {"cidr": cidr, **({"except": inside} if inside else {})}})
+    return blocks
+
+
 def network_policy_manifests(settings: Settings) -> list[dict]:
-    """Default-deny ingress, then: anything from the namespace itself, the proxy port from the allowed namespaces and
-    CIDRs, the metrics port from monitoring."""
+    """Default-deny ingress and egress for the namespace, then only the paths Milvus uses:
+
+    - ingress: pods of the namespace reach each other except etcd; etcd's client port only from Milvus' pods (and
+      its peers), its metrics from Prometheus; the proxy port from the allowed namespaces and CIDRs; Milvus' metrics
+      port from Prometheus;
+    - egress: DNS, the namespace itself, HTTPS (S3 and STS for Milvus, PyPI for the topology Job), and the Pod
+      Identity agent when that is the binding.
+    """
     m = settings.milvus
     ns, release = m.namespace, m.release_name
-    instance = {"app.kubernetes.io/instance": release}
+    milvus_pods = {"app.kubernetes.io/name": CHART_NAME, "app.kubernetes.io/instance": release}
+    etcd_pods = {"app.kubernetes.io/name": "etcd", "app.kubernetes.io/instance": release}
 
-    def policy(name: str, spec: dict) -> dict:
+    def policy(name: str, spec: dict, types: tuple[str, ...] = ("Ingress",)) -> dict:
         return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": f"{fullname(release)}-{name}", "namespace": ns,
                              "labels": k8s_labels("milvus-network")},
-                "spec": {"policyTypes": ["Ingress"], **spec}}
-
-    def from_namespace(name: str) -> dict:
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+                "spec": {"policyTypes": list(types), **spec}}
 
     client_namespaces = sorted({ns, *m.service.allowed_namespaces})
-    proxy_sources = [from_namespace(n) for n in client_namespaces] + [
-        {"ipBlock": {"cidr": c}} for c in m.service.allowed_cidrs]
+    proxy_sources = [from_namespace(n) for n in client_namespaces] + client_ip_blocks(settings)
     policies = [
-        policy("default-deny-ingress", {"podSelector": {}}),
-        policy("allow-same-namespace", {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]}),
+        policy("default-deny", {"podSelector": {}}, ("Ingress", "Egress")),
+        policy("allow-same-namespace", {
+            "podSelector": {"matchExpressions": [
+                {"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["etcd"]}]},
+            "ingress": [{"from": [{"podSelector": {}}]}]}),
+        # etcd holds every collection's metadata: only Milvus (and the other members) may use its API.
+        policy("allow-etcd-clients", {
+            "podSelector": {"matchLabels": etcd_pods},
+            "ingress": [
+                {"from": [{"podSelector": {"matchLabels": milvus_pods}}],
+                 "ports": [{"protocol": "TCP", "port": ETCD_CLIENT_PORT}]},
+                {"from": [{"podSelector": {"matchLabels": etcd_pods}}],
+                 "ports": [{"protocol": "TCP", "port": ETCD_CLIENT_PORT},
+                           {"protocol": "TCP", "port": ETCD_PEER_PORT}]},
+            ]}),
         policy("allow-proxy-clients", {
             "podSelector": {"matchLabels": pod_labels(release, "proxy")},
             "ingress": [{"from": proxy_sources, "ports": [{"protocol": "TCP", "port": PROXY_PORT}]}]}),
+        policy("allow-egress-dns-and-namespace", {
+            "podSelector": {},
+            "egress": [{"to": [DNS_PEER], "ports": DNS_PORTS}, {"to": [{"podSelector": {}}]}]}, ("Egress",)),
+        policy("allow-egress-https", {
+            "podSelector": {"matchExpressions": [
+                {"key": "app.kubernetes.io/name", "operator": "In", "values": [CHART_NAME]}]},
+            "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]},
+                       *([{"to": [POD_IDENTITY_AGENT], "ports": [{"protocol": "TCP", "port": 80}]}]
+                         if m.service_account_binding == "podIdentity" else [])]}, ("Egress",)),
     ]
+    if not settings.topology.reconciler_image:
+        # The topology Job installs its hash-pinned packages from PyPI (components/milvus_topology.py).
+        policies.append(policy("allow-topology-egress", {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/component": TOPOLOGY_COMPONENT}},
+            "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]}]}, ("Egress",)))
     if settings.monitoring.enabled:
+        prometheus = from_namespace(settings.monitoring.namespace, PROMETHEUS_POD)
         policies.append(policy("allow-metrics", {
-            "podSelector": {"matchLabels": instance},
-            "ingress": [{"from": [from_namespace(settings.monitoring.namespace)],
-                         "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]}))
-        # etcd serves /metrics only on its client port (bitnami etcd chart, templates/podmonitor.yaml), so the
-        # monitoring namespace reaches that port on the etcd pods and nothing else.
+            "podSelector": {"matchLabels": milvus_pods},
+            "ingress": [{"from": [prometheus], "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}]}))
+        # etcd serves /metrics only on its client port (bitnami etcd chart templates/podmonitor.yaml; the chart has
+        # no key for a separate --listen-metrics-urls port). Only Prometheus' pods get there, and with auth on the
+        # port answers them nothing but /metrics and /health without the root password.
         policies.append(policy("allow-etcd-metrics", {
-            "podSelector": {"matchLabels": {**instance, "app.kubernetes.io/name": "etcd"}},
-            "ingress": [{"from": [from_namespace(settings.monitoring.namespace)],
-                         "ports": [{"protocol": "TCP", "port": ETCD_CLIENT_PORT}]}]}))
+            "podSelector": {"matchLabels": etcd_pods},
+            "ingress": [{"from": [prometheus], "ports": [{"protocol": "TCP", "port": ETCD_CLIENT_PORT}]}]}))
     return policies
 
 

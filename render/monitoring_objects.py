@@ -43,7 +43,3 @@ def grafana_admin_secret_manifest(namespace: str, password: Any) -> dict[str, An
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": GRAFANA_ADMIN_SECRET, "namespace": namespace, "labels": k8s_labels("monitoring")},
             "stringData": {"admin-user": "admin", "admin-password": password}}
-
-
-def namespace_manifest(namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": k8s_labels("monitoring")}}

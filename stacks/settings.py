@@ -301,7 +301,12 @@ class MilvusSettings(Model):
     image_tag: str = versions.MILVUS_IMAGE_TAG
     message_queue: Literal["woodpecker", "pulsar"] = "woodpecker"
     object_storage: Literal["s3", "minio"] = "s3"
-    service_account_binding: Literal["podIdentity", "irsa"] = "podIdentity"
+    service_account_binding: Literal["podIdentity", "irsa"] = "irsa"
+    """How Milvus' pods get the S3 role. `irsa` (IAM roles for service accounts) is what Milvus documents and what
+    all its storage clients read (web identity token). `podIdentity` (EKS Pod Identity) needs every S3 client in
+    Milvus (Go, C++ and Woodpecker) to accept the agent's link-local credentials endpoint; the Go client refused it
+    before minio-go v7.0.70 (milvus-io/milvus#34910) and the others are unverified, so use it only with a Milvus
+    image tested against it."""
     mmap: bool = True
     """mmap vector fields and indexes to local disk on NVMe query pools."""
     authorization: bool = True
@@ -354,6 +359,10 @@ class TopologySettings(Model):
     """Milvus resource groups; with several, each replica of a collection can live in its own group."""
     collections: tuple[CollectionSettings, ...] = ()
     """The workload the cluster is sized for."""
+    reconciler_image: Annotated[str, Field(pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$")] | None = None
+    """An image that already holds the reconciler's packages (build it from docker/reconciler.Dockerfile), pinned
+    by digest (`repo@sha256:...`). Unset: the Job installs topology/requirements.txt from PyPI with hashes at each
+    run, which needs HTTPS egress to pypi.org and files.pythonhosted.org."""
     zone_failure: ZoneFailure = "spread"
     """What losing one availability zone costs. `spread`: every group's query nodes spread over the zones, sized
     for the workload alone (the plan reports whether a zone loss still leaves a full replica). `fullCapacity`:
@@ -402,6 +411,54 @@ class GrafanaSettings(Model):
     storage_gi: int = Field(10, ge=1, le=1000)
 
 
+class SecretText(Model):
+    """A value set with `pulumi config set --secret --path ...`: the stack file holds `{secure: ...}`, which the
+    Pulumi engine decrypts before the program runs. The offline plan, which has no key, sees the ciphertext."""
+
+    secure: str
+
+
+Secret = str | SecretText
+"""A secret value: plain text as the engine hands it over, or `{secure: ...}` when read without the key."""
+
+Severity = Literal["critical", "warning", "info"]
+
+
+class SlackReceiver(Model):
+    api_url: Secret
+    """Incoming-webhook URL (secret)."""
+    channel: str | None = None
+    """Channel to post to; the webhook's own channel when unset."""
+
+
+class PagerDutyReceiver(Model):
+    routing_key: Secret
+    """Events API v2 integration (routing) key (secret)."""
+
+
+class WebhookReceiver(Model):
+    url: Secret
+    """URL that receives Alertmanager's JSON payload (secret: such URLs often embed a token)."""
+
+
+class AlertReceiver(Model):
+    name: DnsLabel
+    severities: tuple[Severity, ...] = ("critical", "warning")
+    """Severities routed to this receiver (every alert of the project carries one)."""
+    slack: SlackReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+
+class AlertingSettings(Model):
+    receivers: tuple[AlertReceiver, ...] = ()
+    """Where alerts are delivered. Empty (the default): alerts are kept in Alertmanager only (its UI and API) and
+    the plan says so; each receiver needs exactly one of `slack`, `pagerduty`, `webhook`."""
+    group_wait: str = Field("30s", pattern=r"^[0-9]+(s|m|h)$")
+    group_interval: str = Field("5m", pattern=r"^[0-9]+(s|m|h)$")
+    repeat_interval: str = Field("4h", pattern=r"^[0-9]+(s|m|h)$")
+
+
 class MonitoringSettings(Model):
     enabled: bool = True
     namespace: DnsLabel = "monitoring"
@@ -416,6 +473,8 @@ class MonitoringSettings(Model):
     host); each alert appends its own anchor."""
     alerts: AlertThresholds = AlertThresholds()
     """Alert thresholds; unset ones take their defaults (see `docs/runbook.md`)."""
+    alerting: AlertingSettings = AlertingSettings()
+    """Alert delivery: receivers (Slack, PagerDuty, webhook) and the severities each gets."""
 
 
 # ---------------------------------------------------------------------------------------------- all

@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from stacks import versions
 from stacks.catalog import load_catalog
 from stacks.errors import NAMESPACE, ConfigError, Problem
+from stacks.network_plan import plan_subnets
 from stacks.quantity import parse_quantity
 from stacks.settings import RENAMED_KEYS, ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Resources, Settings
 from stacks.sizing import sizing_problems
@@ -78,9 +79,26 @@ def load_stack_config(config: Mapping[str, Any], stack: str | None = None,
     except ConfigError as err:
         problems.extend(err.problems)
         raise ConfigError(problems) from None
+    problems.extend(_plaintext_receiver_secrets(settings, f"{NAMESPACE}:monitoring" in secret_keys))
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _plaintext_receiver_secrets(settings: Settings, monitoring_is_secret: bool) -> list[Problem]:
+    # Alert receivers' URLs and keys must reach the program as Pulumi secrets: structured config marks the whole
+    # top-level key secret when any value under it was set with --secret; a `{secure: ...}` value read from the
+    # stack file is not plain text.
+    if monitoring_is_secret:
+        return []
+    key = f"{NAMESPACE}:monitoring"
+    return [Problem(f"monitoring.alerting.receivers[{i}]",
+                    f"receiver {r.name!r} holds its secret in plain text; set it with "
+                    f"`pulumi config set --secret --path '{key}.alerting.receivers[{i}].<integration>.<field>'`")
+            for i, r in enumerate(settings.monitoring.alerting.receivers)
+            if any(isinstance(getattr(getattr(r, k), f, None), str)
+                   for k, f in (("slack", "api_url"), ("pagerduty", "routing_key"), ("webhook", "url"))
+                   if getattr(r, k) is not None)]
 
 
 def _looks_secret(name: str) -> bool:
@@ -361,7 +379,8 @@ def check(settings: Settings, today: date | None = None) -> list[Problem]:
     return [*_check_network(settings), *_check_cluster(settings), *_check_pools(settings), *_check_milvus(settings),
             *_check_namespaces(settings), *_check_topology(settings), *_check_resources(settings),
             *_check_free_text(settings), *_check_sizing(settings),
-            *_check_kubernetes_version(settings, today or utc_today())]
+            *_check_kubernetes_version(settings, today or utc_today()), *_check_client_cidrs(settings),
+            *_check_alerting(settings)]
 
 
 def name_problems(settings: Settings, stack: str) -> list[Problem]:
@@ -693,3 +712,40 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
         # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
         yield Problem("milvus.service.allowedCidrs",
                       "is empty but service.type is internalNlb; list the client CIDRs (e.g. the VPC CIDR)")
+
+
+def _check_client_cidrs(s: Settings) -> Iterator[Problem]:
+    # Pods take addresses from the private subnets (VPC CNI). A client range inside one would admit pods of every
+    # namespace to the proxy, bypassing allowedNamespaces; a range around one gets the subnet excepted instead
+    # (render.milvus_values.client_ip_blocks).
+    pods = [ipaddress.IPv4Network(c) for c in plan_subnets(s.network.vpc_cidr, s.network.az_count).private]
+    for i, cidr in enumerate(s.milvus.service.allowed_cidrs):
+        net = ipaddress.IPv4Network(cidr)
+        inside = [str(p) for p in pods if net.subnet_of(p)]
+        if inside:
+            yield Problem(f"milvus.service.allowedCidrs[{i}]",
+                          f"{cidr} lies inside the pod subnet {inside[0]}, so it would admit pods of any namespace; "
+                          f"admit pods with milvus.service.allowedNamespaces and keep allowedCidrs for clients "
+                          f"outside the cluster")
+
+
+def _check_alerting(s: Settings) -> Iterator[Problem]:
+    # node-exporter runs in `<namespace>-nodes` (render.monitoring_values.node_exporter_namespace).
+    if s.monitoring.enabled and len(s.monitoring.namespace) > 63 - len("-nodes"):
+        yield Problem("monitoring.namespace", f"{s.monitoring.namespace!r} is {len(s.monitoring.namespace)} "
+                                              f"characters; at most 57, because node-exporter runs in "
+                                              f"'<namespace>-nodes', which must fit in 63")
+    seen: set[str] = set()
+    for i, receiver in enumerate(s.monitoring.alerting.receivers):
+        where = f"monitoring.alerting.receivers[{i}]"
+        kinds = [k for k in ("slack", "pagerduty", "webhook") if getattr(receiver, k) is not None]
+        if len(kinds) != 1:
+            yield Problem(where, f"receiver {receiver.name!r} sets {kinds or 'none'} of slack, pagerduty, webhook; "
+                                 f"set exactly one (add another receiver for a second destination)")
+        if receiver.name in seen:
+            yield Problem(f"{where}.name", f"{receiver.name!r} is used twice; receiver names must be unique")
+        if receiver.name == "unrouted":
+            yield Problem(f"{where}.name", "'unrouted' is reserved for alerts no receiver takes; pick another name")
+        seen.add(receiver.name)
+        if not receiver.severities:
+            yield Problem(f"{where}.severities", "is empty; list the severities it gets, e.g. [critical, warning]")

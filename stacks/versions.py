@@ -89,8 +89,11 @@ MILVUS_IMAGE_TAG = "v2.6.15"
 
 KUBE_PROMETHEUS_STACK_CHART = KUBE_PROMETHEUS_STACK.version
 
-# The topology Job runs the reconciler with this image and the same pymilvus as uv.lock.
-RECONCILER_IMAGE = "python:3.11.14-slim-bookworm"
+# The topology Job runs the reconciler with this image, pinned by digest: the multi-platform index of
+# python:3.11.15-slim-bookworm as docker-library/repo-info records it (repos/python/remote/3.11.15-slim-bookworm.md
+# @ 3effc3ea). The packages come from topology/requirements.txt (uv.lock's pymilvus, hash-pinned).
+RECONCILER_IMAGE = ("python:3.11.15-slim-bookworm"
+                    "@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3")
 RECONCILER_PYMILVUS = "pymilvus==3.0.2"
 
 # ------------------------------------------------------------------------------------------ Kubernetes on EKS

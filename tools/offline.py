@@ -190,10 +190,13 @@ def read_config(path: Path) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 
-def run_program(stack: str | Path, config: dict[str, str] | None = None) -> Graph:
-    """Run `__main__.py` for a stack name ("dev"), a stack file, or an explicit config map; return the graph."""
+def run_program(stack: str | Path, config: dict[str, str] | None = None,
+                secret_keys: tuple[str, ...] = ()) -> Graph:
+    """Run `__main__.py` for a stack name ("dev"), a stack file, or an explicit config map; return the graph.
+    `secret_keys` are the config keys the engine would mark secret (set with `pulumi config set --secret`)."""
     name = stack_name(stack)
-    pulumi.runtime.set_all_config(config if config is not None else read_config(stack_file(stack)), [])
+    pulumi.runtime.set_all_config(config if config is not None else read_config(stack_file(stack)),
+                                  list(secret_keys))
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     # A fresh root stack per run: set_mocks keeps an existing one, and with it the previous run's exports.

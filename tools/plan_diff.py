@@ -28,8 +28,8 @@ MAX_ROWS = 60
 """Longer tables are cut (with a count of what was left out) so a PR comment stays under GitHub's size limit."""
 
 
-MAX_DEPTH = 64
-"""Deeper than anything the plan command writes (a Kubernetes object nests about 12 levels)."""
+MAX_DEPTH = 200
+"""Deeper than anything the plan command writes (a CRD's OpenAPI schema nests a few dozen levels)."""
 MAX_FILE_BYTES = 256 * 2**20
 
 

@@ -1,5 +1,5 @@
 """Every bad stack file in tests/data/bad_stacks is refused by `python -m tools.plan FILE`: exit 1, one error naming
-the key (or the file), never a traceback. Odd but valid files (tests/data/accepted_stacks) plan normally."""
+the key (or the file), never a traceback. Odd but valid files plan normally."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stack_document
 from tools import plan as plan_command
 
 BAD = ROOT / "tests" / "data" / "bad_stacks"
-ACCEPTED = ROOT / "tests" / "data" / "accepted_stacks"
 
 # case folder → what the error must name (the key as the user writes it, or the file's problem).
 CASES = {
@@ -127,22 +127,28 @@ def test_unsafe_tags_stay_inert(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ odd but valid
+# Built from the current dev stack at test time, so they stay valid while the stack evolves.
 
 
-def _settings(case: str):
-    (found,) = (ACCEPTED / case).glob("Pulumi.*")
-    return found, plan_command._stack_settings(found)
+def _variant(tmp_path: Path, edit) -> Path:
+    text = edit((ROOT / "Pulumi.dev.yaml").read_text())
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(text)
+    return path
 
 
-def test_an_unquoted_date_is_text_where_text_is_expected():
-    _, settings = _settings("date-label")
-    assert settings.node_pools["system"].labels == {"since": "2024-05-01"}
+def test_an_unquoted_date_is_text_where_text_is_expected(tmp_path):
+    pool = "      roles: [system, monitoring]\n"
+    path = _variant(tmp_path, lambda text: text.replace(pool, pool + "      labels: {since: 2024-05-01}\n"))
+    assert plan_command._stack_settings(path).node_pools["system"].labels == {"since": "2024-05-01"}
 
 
-def test_aws_profile_and_allowed_accounts_reach_the_explicit_provider():
+def test_aws_profile_and_allowed_accounts_reach_the_explicit_provider(tmp_path):
     from tools.offline import run_program
 
-    path, settings = _settings("aws-provider-keys")
+    keys = "  aws:profile: prod-admin\n  aws:allowedAccountIds:\n    - '123456789012'\n"
+    path = _variant(tmp_path, lambda text: text.replace("config:\n", "config:\n" + keys, 1))
+    settings = plan_command._stack_settings(path)
     assert settings.aws_profile == "prod-admin" and settings.allowed_account_ids == ("123456789012",)
     provider = run_program(path).one("pulumi:providers:aws", "aws")
     for key, expected in (("profile", "prod-admin"), ("allowedAccountIds", ["123456789012"])):
@@ -151,8 +157,11 @@ def test_aws_profile_and_allowed_accounts_reach_the_explicit_provider():
         assert (json.loads(value) if isinstance(value, str) and value.startswith("[") else value) == expected
 
 
-def test_an_instance_type_without_a_price_is_a_warning_not_a_crash():
-    path, _ = _settings("unpriced-type")
+def test_an_instance_type_without_a_price_is_a_warning_not_a_crash(tmp_path):
+    config = stack_document("dev")
+    config["milvus-eks:nodePools"]["system"]["instanceTypes"] = ["hpc6a.48xlarge"]
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     result = plan_command.build(path)
     warnings = result.document["cost"]["warnings"]
     assert any("hpc6a.48xlarge" in w and "not priced" in w for w in warnings), warnings

@@ -10,7 +10,7 @@ import pytest
 from kubernetes_validate import utils as kv_utils
 from packaging.version import Version
 
-from render import milvus_values as mv
+from render import milvus_values as mv, monitoring_values as mon
 from render.validate import schema_version
 from stacks.settings import Settings
 from tests.unit.test_milvus_values import settings_for
@@ -68,16 +68,20 @@ def test_every_kubernetes_object_in_the_graph_is_valid(graph: Graph):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_pure_manifests_are_valid_with_every_option(stack: str):
-    s = settings_for(stack, {"service": {"type": "ClusterIP", "allowedNamespaces": ["apps", "batch"],
+    s = settings_for(stack, {"service": {"type": "internalNlb", "allowedNamespaces": ["apps", "batch"],
                                          "allowedCidrs": ["10.0.0.0/8", "192.168.0.0/16"]}})
     version = _cluster_version(s)
     pods = mv.pods_per_component(s, 3, 2, ("rg-a", "rg-b"))
-    manifests = [mv.namespace_manifest(s.milvus.namespace),
-                 mv.root_secret_manifest(s.milvus.namespace, s.milvus.release_name, "example-password"),
+    manifests = [mv.namespace_manifest(s),
+                 mv.root_secret_manifest(s.milvus.namespace, s.milvus.release_name, "example-password", "etcd-pw"),
+                 mv.load_balancer_service_manifest(s),
                  *mv.pdb_manifests(s.milvus.namespace, s.milvus.release_name, pods),
-                 *mv.network_policy_manifests(s)]
-    # NetworkPolicies: default deny, same namespace, proxy clients, Milvus metrics, etcd metrics
-    assert len(manifests) == 2 + sum(1 for n in pods.values() if n > 1) + 5
+                 *mv.network_policy_manifests(s),
+                 *mon.namespace_manifests(s), *mon.network_policy_manifests(s),
+                 mon.receivers_secret_manifest(s.monitoring.namespace, {"oncall": "https://example.invalid/x"})]
+    # Milvus NetworkPolicies: default deny, same namespace, etcd clients, proxy clients, egress DNS+namespace,
+    # egress HTTPS, topology egress, Milvus metrics, etcd metrics; monitoring: 2 namespaces, 6 policies, 1 secret.
+    assert len(manifests) == 3 + sum(1 for n in pods.values() if n > 1) + 9 + 2 + 6 + 1
     for manifest in manifests:
         _validate(manifest, version)
 

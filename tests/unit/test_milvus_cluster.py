@@ -47,10 +47,10 @@ def _strings(node: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def irsa_graph() -> Graph:
-    """prod with IRSA instead of Pod Identity and Pulsar instead of Woodpecker: the other branches, one run."""
+def pod_identity_graph() -> Graph:
+    """prod with Pod Identity instead of IRSA and Pulsar instead of Woodpecker: the other branches, one run."""
     config = stack_document("prod")
-    config["milvus-eks:milvus"] = {**config["milvus-eks:milvus"], "serviceAccountBinding": "irsa",
+    config["milvus-eks:milvus"] = {**config["milvus-eks:milvus"], "serviceAccountBinding": "podIdentity",
                                    "messageQueue": "pulsar"}
     return run_program("prod", as_engine_config(config))
 
@@ -148,7 +148,8 @@ def test_role_policy_names_only_the_bucket(graph: Graph):
     assert resources == {bucket_arn, f"{bucket_arn}/*"}
 
 
-def test_pod_identity_targets_the_charts_service_account(graph: Graph):
+def test_pod_identity_targets_the_charts_service_account(pod_identity_graph: Graph):
+    graph = pod_identity_graph
     association = graph.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "milvus-s3")
     sa = _values(graph)["serviceAccount"]
     assert sa["create"] is True
@@ -160,11 +161,23 @@ def test_pod_identity_targets_the_charts_service_account(graph: Graph):
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
     assert graph.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
+    assert "eks.amazonaws.com/role-arn" not in (_values(graph)["serviceAccount"].get("annotations") or {})
+    v = _values(graph)
+    assert v["pulsarv3"]["enabled"] is True and v["woodpecker"]["enabled"] is False
 
 
-def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(irsa_graph: Graph):
-    # Milvus' role only: Karpenter's controller binds through Pod Identity in every stack (components/karpenter.py).
-    assert [r.name for r in irsa_graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+def test_irsa_is_the_default_binding(graph: Graph):
+    # milvus-io/milvus#34910: Milvus' S3 client refused the Pod Identity agent's endpoint; IRSA is what Milvus
+    # documents. On 3d704d9 the default was podIdentity and this graph had a PodIdentityAssociation.
+    # Karpenter's controller binds through Pod Identity whatever Milvus uses (components/karpenter.py).
+    assert [r for r in graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            if not r.name.startswith("karpenter-")] == []
+    assert "eks.amazonaws.com/role-arn" in _values(graph)["serviceAccount"]["annotations"]
+
+
+def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(graph: Graph):
+    irsa_graph = graph
+    assert [r for r in irsa_graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
             if not r.name.startswith("karpenter-")] == []
     provider = irsa_graph.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     issuer = irsa_graph.one("aws:eks/cluster:Cluster").outputs["identities"][0]["oidcs"][0]["issuer"]
@@ -176,7 +189,6 @@ def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(irsa_graph: Graph)
     host = issuer.removeprefix("https://")
     subject = f"system:serviceaccount:milvus:{v['serviceAccount']['name']}"
     assert trust["Condition"]["StringEquals"][f"{host}:sub"] == subject
-    assert v["pulsarv3"]["enabled"] is True and v["woodpecker"]["enabled"] is False
 
 
 def test_root_password_only_ever_travels_as_a_secret(graph: Graph):
@@ -196,11 +208,11 @@ def test_root_password_only_ever_travels_as_a_secret(graph: Graph):
 def test_outputs(graph: Graph):
     assert graph.outputs[outputs.MILVUS_ENDPOINT] == "milvus.milvus.svc.cluster.local:19530"
     assert graph.outputs[outputs.MILVUS_BUCKET] == graph.one(BUCKET).outputs["bucket"]
-    assert graph.outputs[outputs.MILVUS_ROLE_ARN] == graph.one(
-        "aws:eks/podIdentityAssociation:PodIdentityAssociation", "milvus-s3").inputs["roleArn"]
+    assert graph.outputs[outputs.MILVUS_ROLE_ARN] == \
+        _values(graph)["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     secret = graph.one("kubernetes:core/v1:Secret", "milvus-root")
     assert graph.outputs[outputs.MILVUS_ROOT_SECRET] == secret.inputs["metadata"]["name"]
-    mix_env = _values(graph)["mixCoordinator"]["extraEnv"][0]
+    mix_env = next(e for e in _values(graph)["mixCoordinator"]["extraEnv"] if e["name"] == "COMMON_SECURITY_DEFAULTROOTPASSWORD")
     assert mix_env["valueFrom"]["secretKeyRef"]["name"] == graph.outputs[outputs.MILVUS_ROOT_SECRET]
 
 
@@ -234,12 +246,28 @@ def test_kubernetes_children_use_the_cluster_provider_and_namespace(graph: Graph
 
 
 def test_release_values_are_the_pure_renderers_output(graph: Graph):
+    role_arn = _values(graph)["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert any(r.outputs["arn"] == role_arn for r in graph.of_type("aws:iam/role:Role"))
+    expected = values_for(settings_for(graph.stack), bucket_name=graph.one(BUCKET).outputs["bucket"],
+                          irsa_role_arn=role_arn)
     from render.bundle import deploy_time_values, zone_leaves
     from stacks import sizing
     from tests.unit.test_milvus_values import MOCK_ZONES
 
     s = settings_for(graph.stack)
-    expected = values_for(s, bucket_name=graph.one(BUCKET).outputs["bucket"])
     # The group → zone map is rendered over stand-in zones and swapped for the region's at deploy.
     expected = deploy_time_values(expected, zone_leaves(s, sizing.plan(s), tuple(MOCK_ZONES[:s.network.az_count])))
     assert _ints(_values(graph)) == expected
+
+
+def test_internal_nlb_is_the_programs_own_service_with_local_traffic_policy(graph: Graph):
+    services = graph.of_type("kubernetes:core/v1:Service")
+    nlb = stack_document(graph.stack)["milvus-eks:milvus"].get("service", {}).get("type") == "internalNlb"
+    assert len(services) == (1 if nlb else 0)
+    assert _values(graph)["service"] == {"type": "ClusterIP"}
+    if nlb:
+        (service,) = services
+        assert service.inputs["spec"]["externalTrafficPolicy"] == "Local"
+        assert service.inputs["spec"]["selector"]["component"] == "proxy"
+        release = graph.one(RELEASE, "milvus-release")
+        assert release.urn in service.depends_on

@@ -98,15 +98,18 @@ def test_job_is_locked_down_and_bounded(graph: Graph):
     env = {e["name"]: e for e in container["env"]}
     assert env["HOME"]["value"] in mounts and env["TMPDIR"]["value"] in mounts
     assert container["image"] == mt.RECONCILER_IMAGE
-    assert mt.RECONCILER_PYMILVUS in container["command"][-1]
+    assert f"-r {mt.SCRIPT_DIR}/requirements.txt" in container["command"][-1]
     assert pod["nodeSelector"] == {POOL_LABEL: settings_for(graph.stack).pool_for("system")}
 
 
 def test_job_reads_the_root_password_from_the_milvus_secret(graph: Graph):
     (container,) = _job(graph).inputs["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e for e in container["env"]}
-    ref = env["MILVUS_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    assert ref["name"] == graph.outputs[outputs.MILVUS_ROOT_SECRET] and ref["key"] == "password"
+    volumes = {v["name"]: v for v in _job(graph).inputs["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes["credentials"]["secret"]
+    assert secret["secretName"] == graph.outputs[outputs.MILVUS_ROOT_SECRET]
+    assert secret["items"] == [{"key": "password", "path": "password"}]
+    assert f"--password-file {mt.CREDENTIALS_DIR}/password " in container["command"][-1]
+    assert not any("valueFrom" in e for e in container["env"])  # checkov CKV_K8S_35: secrets as files
     assert f"--uri http://{graph.outputs[outputs.MILVUS_ENDPOINT]} " in container["command"][-1]
     assert "mock-password" not in json.dumps(_job(graph).inputs)
 
@@ -115,7 +118,8 @@ def test_job_name_is_the_hash_of_spec_and_script_and_changes_with_the_spec(dev_g
     s = settings_for("dev")
     spec_json = json.dumps(mt.render_spec(s, sizing.plan(s)), indent=2, sort_keys=True)
     base = _job(dev_graph).inputs["metadata"]["name"]
-    assert base == f"milvus-topology-{mt.content_hash(spec_json, mt.reconciler_source())}" and len(base) <= 63
+    assert base == f"milvus-topology-{mt.content_hash(spec_json, mt.reconciler_source(), mt.reconciler_requirements())}"
+    assert len(base) <= 63
     config = stack_document("dev")
     config["milvus-eks:topology"]["collections"][0]["shards"] = 2
     changed = run_program("dev", config=as_engine_config(config))
@@ -125,6 +129,7 @@ def test_job_name_is_the_hash_of_spec_and_script_and_changes_with_the_spec(dev_g
 def test_hash_covers_script_and_spec():
     assert mt.content_hash("{}", "a") != mt.content_hash("{}", "b")
     assert mt.content_hash("{}", "a") != mt.content_hash("{ }", "a")
+    assert mt.content_hash("{}", "a", "x==1") != mt.content_hash("{}", "a", "x==2")
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,8 @@ from render.naming import pool_tolerations
 from stacks import sizing
 from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, parse_quantity
+from stacks.network_plan import plan_subnets
+from stacks.errors import ConfigError
 from stacks.settings import Settings
 from stacks.validation import load_settings
 from tests.conftest import STACKS, stack_document
@@ -355,9 +358,10 @@ def test_pdbs_for_multi_pod_components_select_chart_labels():
 def test_auth_and_root_password_from_the_secret(stack: str):
     v = values_for(settings_for(stack))
     assert yaml.safe_load(v["extraConfigFiles"]["user.yaml"])["common"]["security"]["authorizationEnabled"] is True
-    (env,) = v["mixCoordinator"]["extraEnv"]
-    assert env == {"name": "COMMON_SECURITY_DEFAULTROOTPASSWORD",
-                   "valueFrom": {"secretKeyRef": {"name": "milvus-root-credentials", "key": "password"}}}
+    env = {e["name"]: e for e in v["mixCoordinator"]["extraEnv"]}
+    assert env["COMMON_SECURITY_DEFAULTROOTPASSWORD"] == {
+        "name": "COMMON_SECURITY_DEFAULTROOTPASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "milvus-root-credentials", "key": "password"}}}
     off = values_for(settings_for(stack, {"authorization": False}))
     assert yaml.safe_load(off["extraConfigFiles"]["user.yaml"])["common"]["security"]["authorizationEnabled"] is False
 
@@ -371,30 +375,153 @@ def test_root_password_env_maps_to_the_config_key():
 
 def test_service_is_cluster_ip_or_an_internal_nlb_limited_to_allowed_cidrs():
     assert values_for(settings_for("dev"))["service"] == {"type": "ClusterIP"}
-    svc = values_for(settings_for("prod"))["service"]
-    assert svc["type"] == "LoadBalancer"
-    assert svc["loadBalancerSourceRanges"] == ["10.50.0.0/16"]
-    assert svc["annotations"]["service.beta.kubernetes.io/aws-load-balancer-internal"] == "true"
-    assert svc["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert mv.load_balancer_service_manifest(settings_for("dev")) is None
+    # The chart's Service stays ClusterIP; the NLB is the program's own Service with externalTrafficPolicy Local, so
+    # the proxy sees client addresses, not the node address kube-proxy would put there (3d704d9: chart's Service,
+    # policy Cluster).
+    assert values_for(settings_for("prod"))["service"] == {"type": "ClusterIP"}
+    svc = mv.load_balancer_service_manifest(settings_for("prod"))
+    assert svc["spec"]["type"] == "LoadBalancer" and svc["spec"]["externalTrafficPolicy"] == "Local"
+    assert svc["spec"]["selector"] == mv.pod_labels("milvus", "proxy")
+    assert svc["spec"]["loadBalancerSourceRanges"] == ["10.50.0.0/16"]
+    assert svc["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-internal"] == "true"
+    assert svc["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+
+
+def _policies(s) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p["spec"] for p in mv.network_policy_manifests(s)}
 
 
 def test_network_policies():
     s = settings_for("prod", {"service": {"type": "ClusterIP", "allowedNamespaces": ["apps"],
                                           "allowedCidrs": ["10.50.0.0/16"]}})
-    policies = {p["metadata"]["name"]: p["spec"] for p in mv.network_policy_manifests(s)}
-    assert policies["milvus-default-deny-ingress"] == {"policyTypes": ["Ingress"], "podSelector": {}}
-    assert policies["milvus-allow-same-namespace"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    policies = _policies(s)
+    assert policies["milvus-default-deny"] == {"policyTypes": ["Ingress", "Egress"], "podSelector": {}}
+    same = policies["milvus-allow-same-namespace"]
+    assert same["podSelector"] == {"matchExpressions": [
+        {"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["etcd"]}]}
+    assert same["ingress"] == [{"from": [{"podSelector": {}}]}]
     proxy = policies["milvus-allow-proxy-clients"]
     assert proxy["podSelector"]["matchLabels"]["component"] == "proxy"
     (rule,) = proxy["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 19530}]
+    pod_subnets = list(mv.pod_subnets(s))
     assert {json.dumps(f, sort_keys=True) for f in rule["from"]} == {json.dumps(f, sort_keys=True) for f in [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}},
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "milvus"}}},
-        {"ipBlock": {"cidr": "10.50.0.0/16"}}]}
+        {"ipBlock": {"cidr": "10.50.0.0/16", "except": pod_subnets}}]}
     (metrics,) = policies["milvus-allow-metrics"]["ingress"]
-    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
                        "ports": [{"protocol": "TCP", "port": 9091}]}
+
+
+def _admits(peer: dict, ip: str) -> bool:
+    block = peer.get("ipBlock")
+    if not block:
+        return False
+    addr = ipaddress.IPv4Address(ip)
+    return addr in ipaddress.IPv4Network(block["cidr"]) and not any(
+        addr in ipaddress.IPv4Network(e) for e in block.get("except", []))
+
+
+def test_client_cidrs_never_admit_a_pod_address():
+    # prod admits its VPC (10.50.0.0/16); on 3d704d9 that ipBlock covered every pod address (VPC CNI), so any pod
+    # of any namespace reached the proxy and allowedNamespaces restricted nothing.
+    s = settings_for("prod")
+    (rule,) = _policies(s)["milvus-allow-proxy-clients"]["ingress"]
+    for subnet in mv.pod_subnets(s):
+        pod_ip = str(next(ipaddress.IPv4Network(subnet).hosts()))
+        assert not any(_admits(peer, pod_ip) for peer in rule["from"]), pod_ip
+    public = plan_subnets(s.network.vpc_cidr, s.network.az_count).public[0]
+    assert any(_admits(peer, str(next(ipaddress.IPv4Network(public).hosts()))) for peer in rule["from"])
+
+
+def test_a_client_cidr_inside_a_pod_subnet_is_refused():
+    pod_subnet = plan_subnets("10.50.0.0/16", 3).private[0]
+    with pytest.raises(ConfigError) as err:
+        settings_for("prod", {"service": {"type": "internalNlb", "allowedCidrs": [pod_subnet]}})
+    assert err.value.paths() == ["milvus.service.allowedCidrs[0]"]
+    assert "allowedNamespaces" in str(err.value)
+
+
+def test_etcd_admits_only_milvus_its_peers_and_prometheus():
+    s = settings_for("prod")
+    policies = _policies(s)
+    etcd = {"app.kubernetes.io/name": "etcd", "app.kubernetes.io/instance": "milvus"}
+    selecting_etcd = {n for n, p in policies.items() if "ingress" in p and (
+        p["podSelector"].get("matchLabels") == etcd or p["podSelector"] == {})}
+    # 3d704d9: allow-same-namespace (every pod of the namespace) and allow-etcd-metrics (every pod of monitoring).
+    assert selecting_etcd == {"milvus-allow-etcd-clients", "milvus-allow-etcd-metrics"}
+    clients = policies["milvus-allow-etcd-clients"]["ingress"]
+    assert [peer["podSelector"]["matchLabels"] for rule in clients for peer in rule["from"]] == [
+        {"app.kubernetes.io/name": "milvus", "app.kubernetes.io/instance": "milvus"}, etcd]
+    (metrics,) = policies["milvus-allow-etcd-metrics"]["ingress"]
+    (peer,) = metrics["from"]
+    assert peer["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+    assert metrics["ports"] == [{"protocol": "TCP", "port": 2379}]
+
+
+def test_egress_is_denied_by_default_and_opened_per_path():
+    for binding in ("irsa", "podIdentity"):
+        s = settings_for("prod", {"serviceAccountBinding": binding})
+        policies = _policies(s)
+        egress = {n: p for n, p in policies.items() if "Egress" in p["policyTypes"]}
+        assert egress["milvus-default-deny"]["podSelector"] == {} and "egress" not in egress["milvus-default-deny"]
+        dns = egress["milvus-allow-egress-dns-and-namespace"]["egress"]
+        assert {"protocol": "UDP", "port": 53} in dns[0]["ports"]
+        https = egress["milvus-allow-egress-https"]["egress"]
+        assert https[0] == {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+        agent = [r for r in https if r["to"] == [{"ipBlock": {"cidr": "169.254.170.23/32"}}]]
+        assert bool(agent) is (binding == "podIdentity")
+
+
+def test_etcd_requires_authentication_and_milvus_logs_in():
+    v = values_for(settings_for("prod"))
+    rbac = v["etcd"]["auth"]["rbac"]
+    # 3d704d9 left the chart's `auth.rbac.create: false`: any client that reached 2379 could rewrite the metadata.
+    assert rbac["create"] is True and rbac["allowNoneAuthentication"] is False
+    assert rbac["existingSecret"] == mv.root_secret_name("milvus")
+    assert rbac["existingSecretPasswordKey"] == mv.ETCD_PASSWORD_KEY
+    user = yaml.safe_load(v["extraConfigFiles"]["user.yaml"])
+    assert user["etcd"]["auth"] == {"enabled": True, "userName": "root"}
+    assert "password" not in user["etcd"]["auth"]
+    for component in mv.COMPONENTS:
+        env = {e["name"]: e for e in v[component]["extraEnv"]}
+        assert env["ETCD_AUTH_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": mv.root_secret_name("milvus"), "key": mv.ETCD_PASSWORD_KEY}
+    secret = mv.root_secret_manifest("milvus", "milvus", "p1", "p2")
+    assert secret["stringData"][mv.ETCD_PASSWORD_KEY] == "p2"
+
+
+def test_etcd_password_env_maps_to_the_config_key():
+    def milvus_format(key: str) -> str:
+        return key.lower().replace("/", "").replace("_", "").replace(".", "")
+    assert milvus_format(mv.ETCD_PASSWORD_ENV) == milvus_format("etcd.auth.password")
+
+
+def test_milvus_and_etcd_pods_meet_pod_security_restricted(stack: str):
+    v = values_for(settings_for(stack))
+    pod, container = v["securityContext"], v["containerSecurityContext"]
+    # 3d704d9: no securityContext at all (root, privilege escalation, default capabilities, no seccomp).
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["allowPrivilegeEscalation"] is False and container["capabilities"] == {"drop": ["ALL"]}
+    for component in mv.COMPONENTS:  # no per-component override shadows the global one (T/*-deployment.yaml)
+        assert "securityContext" not in v[component] and "containerSecurityContext" not in v[component]
+    assert {"name": "milvus-data-root", "mountPath": "/var/lib/milvus"} in v["volumeMounts"]
+    etcd_pod, etcd_container = v["etcd"]["podSecurityContext"], v["etcd"]["containerSecurityContext"]
+    assert etcd_pod["enabled"] and etcd_pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert etcd_container["runAsNonRoot"] is True and etcd_container["allowPrivilegeEscalation"] is False
+    assert etcd_container["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_namespace_enforces_restricted_where_every_pod_is_ours():
+    labels = mv.namespace_manifest(settings_for("prod"))["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"  # 3d704d9: baseline
+    pulsar = mv.namespace_manifest(settings_for("prod", {"messageQueue": "pulsar"}))["metadata"]["labels"]
+    assert pulsar["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert pulsar["pod-security.kubernetes.io/warn"] == "restricted"
 
 
 def test_bucket_role_policy_names_only_the_bucket():
