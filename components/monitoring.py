@@ -16,6 +16,7 @@ from render.naming import NVME_LABEL, k8s_labels
 from render.naming import pool_tolerations
 from components.options import inherited_dependencies
 from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
+from render.backup import rule_context as backup_rule_context
 from render.rules import RuleContext, render_rules
 from stacks import versions
 from stacks.settings import Settings
@@ -45,6 +46,7 @@ def rule_context(settings: Settings, plan: Plan) -> RuleContext:
         expected_query_nodes={g.name: g.nodes for g in plan.groups},
         nvme_node_label=(NVME_LABEL, "true"),
         runbook_base_url=settings.monitoring.runbook_url,
+        **backup_rule_context(settings),
     )
 
 
@@ -70,12 +72,16 @@ class Monitoring(pulumi.ComponentResource):
 
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": m.namespace, "labels": k8s_labels("monitoring")},
                                    opts=child)
-        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
+        # Explicit keepers, as for Milvus' root password: only a different Grafana identity replaces it.
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
+                                         keepers={"grafanaAdmin": f"{m.namespace}/{GRAFANA_ADMIN_SECRET}"},
+                                         opts=child)
         secret = k8s.core.v1.Secret(
             f"{name}-grafana-admin",
             metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": m.namespace, "labels": k8s_labels("monitoring")},
             type="Opaque", string_data={"admin-user": "admin", "admin-password": password.result},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
+            # A rotated password (docs/runbook.md) lives in the Secret; `pulumi up` must not put the first one back.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns], ignore_changes=["stringData", "data"]))
 
         release = k8s.helm.v3.Release(
             f"{name}-kps",

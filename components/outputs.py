@@ -22,3 +22,5 @@ GRAFANA_ADMIN_SECRET = "grafanaAdminSecret"
 CAPACITY = "capacity"
 """Per namespace: planned requests/limits (with rolling-update surge) vs the ResourceQuota; per pool: requested vs
 allocatable at max size."""
+MILVUS_BACKUP = "milvusBackup"
+"""Scheduled backups: `{cronJob: <namespace>/<name>, bucket, prefix}` (absent when backups are off)."""

@@ -4,7 +4,8 @@ The namespace quotas and the pool check (stacks/capacity.py) sum this inventory,
 rendered Helm values and Job manifest the program registers, not from a second copy of the numbers.
 
 Counted: every Milvus Deployment (per resource group for query and streaming nodes), etcd, Pulsar v3 or MinIO when
-chosen (Woodpecker is embedded in the streaming nodes: no pods of its own), the topology Job, and the
+chosen (Woodpecker is embedded in the streaming nodes: no pods of its own), the topology Job, the backup CronJob's
+pod and a restore Job, and the
 kube-prometheus-stack pods (operator, Prometheus and Alertmanager with their config-reloader sidecar and init
 container, Grafana with its two sidecars and init-chown-data, kube-state-metrics, node-exporter on every node of every
 pool at max size, and the admission-webhook patch Job, whose two hook Jobs run one after the other). Helm test pods
@@ -18,7 +19,7 @@ import math
 from typing import Any, Mapping
 
 from components import milvus_topology
-from render import milvus_values as mv, monitoring_values as kps
+from render import backup as rb, milvus_values as mv, monitoring_values as kps
 from render.helm_postrender import priority_for
 from render.naming import pool_tolerations
 from stacks import capacity
@@ -106,6 +107,16 @@ def milvus_workloads(settings: Settings, plan: Plan) -> list[Workload]:
     found.append(Workload(ns, f"{m.release_name}-topology", "Job", pod["nodeSelector"][mv.POOL_LABEL], 1,
                           tuple(container(c["name"], c.get("resources")) for c in pod["containers"]),
                           priority_class=pod.get("priorityClassName")))
+    if m.backup.enabled:
+        # The scheduled backup (concurrencyPolicy Forbid: one pod at a time) and a restore the runbook may start
+        # while it runs; both must fit the namespace quota and the system pool.
+        cronjob = rb.cronjob_manifest(settings)
+        restore = rb.restore_job_manifest(settings, rb.RestoreOptions(backup="planned"))
+        for job_name, pod in ((cronjob["metadata"]["name"], cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
+                              (restore["metadata"]["name"], restore["spec"]["template"]["spec"])):
+            found.append(Workload(ns, job_name, "Job", pod["nodeSelector"][mv.POOL_LABEL], 1,
+                                  tuple(container(c["name"], c.get("resources")) for c in pod["containers"]),
+                                  priority_class=pod.get("priorityClassName")))
     return found
 
 

@@ -417,6 +417,11 @@ def namespace_manifest(name: str) -> dict:
             }}}
 
 
+def root_password_keepers(namespace: str, release: str) -> dict[str, str]:
+    """What replaces the generated root password (pulumi-random `keepers`): a new release identity only."""
+    return {"milvusRelease": f"{namespace}/{release}"}
+
+
 def root_secret_manifest(namespace: str, release: str, password: Any) -> dict:
     """The root credentials; `password` is whatever the caller holds (a secret Output in the program)."""
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",

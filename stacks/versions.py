@@ -19,3 +19,10 @@ RECONCILER_IMAGE = "python:3.11.14-slim-bookworm"
 RECONCILER_PYMILVUS = "pymilvus==3.0.2"
 
 KUBERNETES_VERSION = "1.33"
+
+# zilliztech/milvus-backup: newest release (tag v0.5.16, 2026-05-29). Its README's compatibility table: backups from
+# Milvus 2.2+, restores into 2.4+, a 2.6 backup restores only into 2.6. The release workflow
+# (.github/workflows/release.yaml) pushes `milvusdb/milvus-backup:<git describe>` = the tag. No digest is pinned:
+# none could be read offline; pin `@sha256:` here once `docker buildx imagetools inspect` has been run.
+MILVUS_BACKUP_VERSION = "v0.5.16"
+MILVUS_BACKUP_IMAGE = f"milvusdb/milvus-backup:{MILVUS_BACKUP_VERSION}"
