@@ -403,10 +403,12 @@ def storage_estimate(settings: Settings, data_gib: float) -> BackupEstimate:
     schedule = parse(b.schedule)
     kept_days = b.retention_days
     basis = f"{schedule.runs_per_day():.3g} run(s)/day × {b.retention_days} days retention"
-    if b.destination == "bucket" and b.versioning:
-        # A pruned backup stays as noncurrent versions until the lifecycle rule expires them.
-        kept_days += b.noncurrent_version_days
-        basis += f" + {b.noncurrent_version_days} days of noncurrent versions"
+    # A pruned backup stays as noncurrent versions until the bucket's lifecycle rule expires them.
+    versioned, noncurrent = ((b.versioning, b.noncurrent_version_days) if b.destination == "bucket" else
+                             (settings.milvus.bucket.versioning, settings.milvus.bucket.noncurrent_version_days))
+    if versioned:
+        kept_days += noncurrent
+        basis += f" + {noncurrent} days of noncurrent versions"
     # The newest backup survives any prune, and one more exists while the next run copies.
     copies = max(1, math.ceil(schedule.runs_per_day() * kept_days)) + 1
     return BackupEstimate(copies, round(copies * data_gib, 1), f"{basis}, +1 copy in flight; × {data_gib:.1f} GiB")
@@ -428,4 +430,5 @@ def summary(settings: Settings, data_gib: float | None = None) -> dict[str, Any]
         estimate = storage_estimate(settings, data_gib)
         out["copiesKept"] = estimate.copies
         out["storageGiB"] = estimate.storage_gib
+        out["storageBasis"] = estimate.basis
     return out

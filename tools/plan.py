@@ -21,6 +21,7 @@ Secret inputs and outputs are written as "[secret]"; so are the data of Kubernet
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -346,9 +347,21 @@ def render_capacity(capacity: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def render_backup(backup: Mapping[str, Any]) -> list[str]:
+    if not backup.get("enabled"):
+        return ["  off (milvus.backup.enabled: false): nothing to restore from"]
+    out = [f"  schedule {backup['schedule']}, keep {backup['retentionDays']} days, to the {backup['destination']}",
+           f"  CronJob {backup['cronJob']} ({backup['image']}); MilvusBackupStale after {backup['staleAfterHours']:g}h "
+           f"without a success"]
+    if "storageGiB" in backup:
+        out.append(f"  {backup['copiesKept']} full copies kept ≈ {backup['storageGiB']:,.1f} GiB in S3 "
+                   f"({backup['storageBasis']})")
+    return out
+
+
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
                   quota: Mapping[str, Any], cost: Mapping[str, Any],
-                  capacity: Mapping[str, Any] | None = None) -> str:
+                  capacity: Mapping[str, Any] | None = None, backup: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
     out += ["", "Node pools (allocatable per node from the instance-type catalog; sizing uses the first type)"]
@@ -366,6 +379,8 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     elif quota:
         out += ["", "Namespace quotas (ResourceQuota hard limits)"]
         out += render_data(quota)
+    if backup is not None:
+        out += ["", "Backups (milvus-backup CronJob)"] + render_backup(backup)
     out += ["", f"Monthly cost estimate (USD, {cost['pricedRegion']} list prices, {cost['hoursPerMonth']} h/month)"]
     for item in cost["lineItems"]:
         note = f"  ({item['note']})" if item["note"] else ""
@@ -402,6 +417,7 @@ def _stack_settings(stack: str | Path) -> Any:
 
 def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
     """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
+    from render.backup import summary as backup_summary
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
     from tools.offline import run_program
@@ -419,6 +435,10 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
     inventory = inventory_from_resources(graph.resources, settings.region,
                                          plan if isinstance(plan, Mapping) else None,
                                          settings.topology.collections)
+    backup = backup_summary(settings, inventory.object_storage_gib)
+    if backup.get("storageGiB"):
+        inventory = dataclasses.replace(inventory, backup_storage_gib=backup["storageGiB"],
+                                        backup_storage_source=backup["storageBasis"])
     cost = estimate(inventory, load_price_table()).to_dict()
     tree = component_tree(graph)
     pools, quota = node_pools(graph), quotas(graph)
@@ -435,6 +455,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "resourceCount": len(graph.resources),
         "resourceCounts": dict(sorted(counts.items())),
         "outputs": {k: v for k, v in outputs.items() if k != key},
+        "backup": backup,
         "cost": cost,
         "warnings": cost["warnings"],
     }
@@ -443,7 +464,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
-                           normalize(capacity) if isinstance(capacity, Mapping) else None)
+                           normalize(capacity) if isinstance(capacity, Mapping) else None, backup)
     return PlanResult(graph.stack, report, document, files)
 
 

@@ -98,7 +98,7 @@ def _pin_small(c):
 @pytest.mark.parametrize("mutate,path,numbers", [
     (_shrink_pool, "nodePools.milvus.maxSize", ("2 × m6id.2xlarge", "15.82 CPU")),
     (_raise_replicas, "nodePools.milvus.maxSize", ("47.46 CPU",)),
-    (_pin_small, "quotas.pinned.milvus.requestsCpu", ("at 1 CPU", "21.92 CPU", "21920m")),
+    (_pin_small, "quotas.pinned.milvus.requestsCpu", ("at 1 CPU", "22.42 CPU", "22420m")),
 ])
 def test_a_broken_chain_stops_the_program_naming_the_key(mutate, path, numbers):
     config = stack_document("dev")

@@ -68,6 +68,10 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
         c.total["storage"] += _q(etcd["persistence"]["size"]) * int(etcd["replicaCount"])
         job = graph.one("kubernetes:batch/v1:Job")
         c.pod([x.get("resources", {}) for x in job.inputs["spec"]["template"]["spec"]["containers"]], 1)
+        for cronjob in graph.of_type("kubernetes:batch/v1:CronJob"):
+            # One backup pod at a time (Forbid) plus a restore Job with the same container resources.
+            pod = cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            c.pod([x.get("resources", {}) for x in pod["containers"]], 2)
         if v["service"]["type"] == "LoadBalancer":
             lbs, nodeports = 1, 2  # milvus + metrics ports
     else:
