@@ -121,13 +121,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _grpc_ready(uri: str) -> bool:
+def _grpc_ready(uri: str, token: str = "") -> bool:
     # /healthz turns OK slightly before the proxy accepts every RPC; one real call settles it.
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
     try:
-        client = MilvusClient(uri=uri, timeout=5)
+        client = MilvusClient(uri=uri, token=token, timeout=5)
     except MilvusException:
         return False
     try:
@@ -145,7 +145,7 @@ def _wait_until_ready(server, endpoint: MilvusEndpoint, timeout_s: float) -> Non
         code = server.server_proc.poll()
         if code is not None:
             raise MilvusStartError(f"milvus exited with code {code} during start\n{_log_tail(endpoint.base_dir)}")
-        if _healthy(endpoint.healthz_url) and _grpc_ready(endpoint.uri):
+        if _healthy(endpoint.healthz_url) and _grpc_ready(endpoint.uri, endpoint.token):
             return
         time.sleep(0.2)
     raise MilvusStartError(
@@ -154,8 +154,9 @@ def _wait_until_ready(server, endpoint: MilvusEndpoint, timeout_s: float) -> Non
 
 
 @contextlib.contextmanager
-def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoint]:
-    """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards."""
+def running_milvus(timeout_s: float = START_TIMEOUT_S, authorization: bool = False) -> Iterator[MilvusEndpoint]:
+    """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards.
+    With `authorization`, every call needs the root credential (user root, password Milvus at first start)."""
     from milvus import MilvusServer
 
     with host_lock() as lock:
@@ -169,6 +170,8 @@ def running_milvus(timeout_s: float = START_TIMEOUT_S) -> Iterator[MilvusEndpoin
             # binaries are unpacked to base_dir/bin; without it all of that lands in ~/.milvus.io.
             server.set_base_dir(str(base_dir))
             server.webservice_port = free_port()
+            if authorization:
+                server.config.set("authorization_enabled", True)
             server.start()
             _record(lock, f"{server.server_proc.pid} {base_dir}")
             # start() re-resolves webservice_port (scanning upwards if taken), so read it back afterwards.
