@@ -318,3 +318,26 @@ def test_list_job_uses_the_backup_account(capsys):
     pod = job["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == rb.service_account_name("milvus")
     assert pod["containers"][0]["command"][1] == "list"
+
+
+def test_irsa_binds_each_backup_account_to_its_own_role():
+    from tests.conftest import as_engine_config, stack_document
+    from tools.offline import run_program
+
+    config = stack_document("prod")
+    config["milvus-eks:milvus"] = {**config["milvus-eks:milvus"], "serviceAccountBinding": "irsa"}
+    graph = run_program("prod", as_engine_config(config))
+    children = _children(graph)
+    assert not [r for r in children if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"]
+    provider = graph.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").outputs["arn"]
+    roles = {r.name: r for r in children if r.type == "aws:iam/role:Role"}
+    accounts = {r.inputs["metadata"]["name"]: r for r in children if r.type == "kubernetes:core/v1:ServiceAccount"}
+    for purpose, account in (("backup", rb.service_account_name("milvus")),
+                             ("restore", rb.restore_service_account_name("milvus"))):
+        role = roles[f"backup-{purpose}"]
+        trust = json.loads(role.inputs["assumeRolePolicy"])
+        (statement,) = trust["Statement"]
+        assert statement["Principal"]["Federated"] == provider
+        assert f"system:serviceaccount:milvus:{account}" in json.dumps(statement["Condition"])
+        assert accounts[account].inputs["metadata"]["annotations"] == {
+            "eks.amazonaws.com/role-arn": role.outputs["arn"]}
