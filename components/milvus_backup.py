@@ -98,8 +98,9 @@ class MilvusBackup(pulumi.ComponentResource):
     def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> aws.s3.Bucket:
         """Private, encrypted, TLS-only, versioned. No Object Lock: versioning plus roles without
         s3:DeleteObjectVersion already keep every pruned or overwritten backup for `noncurrentVersionDays` against
-        the workloads' own credentials, while Object Lock can only be enabled when a bucket is created and would
-        also pin the scheduled prune's versions for the lock period (more storage than the retention promises)."""
+        the workloads' own credentials; Object Lock would add protection against account administrators, at the
+        price of holding every pruned version for the whole lock period (in compliance mode not even an
+        administrator can shorten it), i.e. more storage than `retentionDays` promises."""
         b = s.milvus.backup
         child = pulumi.ResourceOptions(parent=self)
         # A prefix, not a fixed name: bucket names are global across all AWS accounts.
