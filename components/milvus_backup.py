@@ -65,8 +65,7 @@ class MilvusBackup(pulumi.ComponentResource):
             manifest = rb.service_account_manifest(s, account)
             metadata = ({**manifest["metadata"], "annotations": {"eks.amazonaws.com/role-arn": irsa}}
                         if irsa is not None else manifest["metadata"])
-            k8s.core.v1.ServiceAccount(f"{name}-{purpose}", metadata=metadata,
-                                       automount_service_account_token=False, opts=self._in_namespace(args))
+            k8s.core.v1.ServiceAccount(f"{name}-{purpose}", metadata=metadata, opts=self._in_namespace(args))
             roles[purpose] = role
 
         config = pulumi.Output.all(args.milvus_bucket_name, backup_bucket_name).apply(

@@ -197,9 +197,10 @@ def _pod_spec(settings: Settings, *, service_account: str, container: dict[str, 
     return {
         "restartPolicy": "Never",
         "priorityClassName": SERVING,
+        # The service account is bound to no Kubernetes role, so its token opens nothing in the API; the token is
+        # left mounted because the AWS credential webhooks act on the pod's service account, and a pod that refuses
+        # its token is a known source of "no token file" failures (aws/amazon-eks-pod-identity-webhook#67).
         "serviceAccountName": service_account,
-        # The token that matters is the projected AWS one (Pod Identity / IRSA); the Kubernetes API is not used.
-        "automountServiceAccountToken": False,
         "nodeSelector": {POOL_LABEL: pool},
         "tolerations": pool_tolerations(settings.node_pools[pool]),
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
