@@ -341,3 +341,22 @@ def test_irsa_binds_each_backup_account_to_its_own_role():
         assert f"system:serviceaccount:milvus:{account}" in json.dumps(statement["Condition"])
         assert accounts[account].inputs["metadata"]["annotations"] == {
             "eks.amazonaws.com/role-arn": role.outputs["arn"]}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_shows_schedule_retention_and_the_s3_cost_of_the_copies(stack):
+    from tests.conftest import graph_for
+    from tools import plan
+
+    result = plan.build(stack, graph=graph_for(stack))
+    s = settings_for(stack)
+    backup = result.document["backup"]
+    assert backup["schedule"] == f"{s.milvus.backup.schedule} (UTC)"
+    assert backup["retentionDays"] == s.milvus.backup.retention_days
+    line = next(i for i in result.document["cost"]["lineItems"] if i["key"] == "S3 Standard backups")
+    data = next(i for i in result.document["cost"]["lineItems"] if i["key"] == "S3 Standard")
+    copies = rb.storage_estimate(s, data["quantity"]).copies
+    assert line["quantity"] == pytest.approx(copies * data["quantity"], abs=copies * 0.05)
+    assert line["monthly_usd"] == pytest.approx(line["quantity"] * line["unit_usd"], abs=0.01)
+    assert f"schedule {s.milvus.backup.schedule} (UTC), keep {s.milvus.backup.retention_days} days" in result.report
+    assert "S3 Standard: backups" in result.report
