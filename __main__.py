@@ -1,4 +1,4 @@
-"""milvus-eks: settings → plan → components → exports."""
+"""milvus-eks: settings → plan → bundle → components → exports."""
 
 import pulumi
 import pulumi_aws as aws
@@ -14,13 +14,15 @@ from components.namespace_quota import NamespaceQuota, NamespaceQuotaArgs, Prior
 from render.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
 from components.node_pool import NodePool, NodePoolArgs
-from components.workloads import require_capacity
+from render import bundle as rendered
 from stacks import sizing
 from stacks.config import load_from_pulumi
 
 settings = load_from_pulumi()
 plan = sizing.plan(settings)
-capacity = require_capacity(settings, plan)  # quotas and pools; raises before anything exists
+# Every object rendered (charts by Helm, the program's own), quotas derived, pods placed on the planned nodes;
+# raises with every problem before anything is registered.
+bundle = rendered.require(settings, plan)
 namer = Namer(pulumi.get_stack())
 
 aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
@@ -39,34 +41,31 @@ pools = {
         min_size=plan.pool(name).min_size, namer=namer), aws_opts)
     for name, pool in settings.node_pools.items()
 }
-addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
+addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer, bundle),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
-priorities = PriorityClasses("priorities", pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
-                                                                  depends_on=[addons]))
-milvus_shape = {"query_node_replicas": plan.query_node_replicas,
-                "streaming_node_replicas": plan.streaming_node_replicas, "resource_groups": plan.resource_groups}
+priorities = PriorityClasses("priorities", bundle,
+                             pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[addons]))
 milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
-                                                   oidc_issuer=cluster.oidc_issuer, namer=namer, **milvus_shape),
+                                                   oidc_issuer=cluster.oidc_issuer, bundle=bundle, namer=namer),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=[addons, priorities]))
 backup = (MilvusBackup("backup", MilvusBackupArgs(
-              settings=settings, cluster_name=cluster.name, milvus_bucket_name=milvus.bucket_name,
+              settings=settings, bundle=bundle, cluster_name=cluster.name, milvus_bucket_name=milvus.bucket_name,
               milvus_bucket_arn=milvus.bucket_arn, namer=namer, oidc_provider_arn=milvus.oidc_provider_arn,
               oidc_issuer=cluster.oidc_issuer, namespace=milvus.namespace_resource),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider}))
           if settings.milvus.backup.enabled else None)
-monitoring = (Monitoring("monitoring", MonitoringArgs(settings, plan),
+monitoring = (Monitoring("monitoring", MonitoringArgs(settings, bundle),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
                                                 depends_on=[addons, priorities]))
               if settings.monitoring.enabled else None)
 namespaces = {milvus.namespace: milvus.namespace_resource,
               **({monitoring.namespace: monitoring.namespace_resource} if monitoring else {})}
-quotas = [NamespaceQuota(f"quota-{q.namespace}", NamespaceQuotaArgs(settings, q, namespaces.get(q.namespace)),
+quotas = [NamespaceQuota(f"quota-{q.namespace}", NamespaceQuotaArgs(q.namespace, bundle, namespaces.get(q.namespace)),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
-          for q in capacity.quotas]
-topology = MilvusTopology("topology", MilvusTopologyArgs(settings, plan, milvus.endpoint, milvus.root_secret_name,
-                                                       milvus.release),
+          for q in bundle.capacity.quotas]
+topology = MilvusTopology("topology", MilvusTopologyArgs(bundle, milvus.release),
                           pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}))
 
 pulumi.export(outputs.CLUSTER_NAME, cluster.name)
@@ -80,7 +79,8 @@ pulumi.export(outputs.MILVUS_ROLE_ARN, milvus.role_arn)
 pulumi.export(outputs.MILVUS_ROOT_SECRET, milvus.root_secret_name)
 pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
 pulumi.export(outputs.PLAN, plan.summary())
-pulumi.export(outputs.CAPACITY, capacity.summary())
+pulumi.export(outputs.CAPACITY, bundle.capacity.summary())
+pulumi.export(outputs.SCHEDULING, bundle.scheduling.summary())
 if backup is not None:
     pulumi.export(outputs.MILVUS_BACKUP, {"cronJob": f"{milvus.namespace}/{backup.cronjob_name}",
                                           "bucket": backup.backup_bucket_name, "prefix": settings.milvus.backup.prefix})

@@ -9,6 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.kube import register
+from render.bundle import Bundle
 from render.iam import assume_role_policy
 from render.naming import Namer, k8s_labels
 from components.options import inherited_dependencies
@@ -41,6 +43,8 @@ class ClusterAddonsArgs:
     cluster_name: pulumi.Input[str]
     kubernetes_version: str
     namer: Namer
+    bundle: Bundle
+    """The StorageClass this component registers (owner `addons`)."""
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -72,11 +76,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *needs]))
 
-        manifest = gp3_storage_class_manifest()
-        k8s.storage.v1.StorageClass(
-            f"{name}-gp3", metadata=manifest["metadata"], provisioner=manifest["provisioner"],
-            parameters=manifest["parameters"], reclaim_policy=manifest["reclaimPolicy"],
-            volume_binding_mode=manifest["volumeBindingMode"], allow_volume_expansion=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[installed["aws-ebs-csi-driver"]]))
+        for manifest in args.bundle.owned("addons", "StorageClass"):
+            register(f"{name}-{manifest['metadata']['name']}", manifest,
+                     pulumi.ResourceOptions(parent=self, depends_on=[installed["aws-ebs-csi-driver"]]))
         self.storage_class_name = GP3_STORAGE_CLASS
         self.register_outputs({"addons": list(ADDONS), "storageClass": GP3_STORAGE_CLASS})

@@ -7,17 +7,22 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
-from render import backup as rb, milvus_values as mv
+from components.kube import register
+from render import backup as rb, bundle as bb, milvus_values as mv
+from render.bundle import Bundle
 from render.iam import assume_role_policy
 from render.naming import Namer
 from stacks.settings import Settings
 
 
+LOGICAL = {"ConfigMap": "config", "CronJob": "cronjob"}
+
+
 @dataclass(frozen=True)
 class MilvusBackupArgs:
     settings: Settings
+    bundle: Bundle
     cluster_name: pulumi.Input[str]
     milvus_bucket_name: pulumi.Input[str]
     milvus_bucket_arn: pulumi.Input[str]
@@ -61,22 +66,24 @@ class MilvusBackup(pulumi.ComponentResource):
                 aws.eks.PodIdentityAssociation(f"{name}-{purpose}", cluster_name=args.cluster_name,
                                                namespace=s.milvus.namespace, service_account=account,
                                                role_arn=role.arn, tags=tags, opts=child)
-            irsa = role.arn if s.milvus.service_account_binding == "irsa" else None
-            manifest = rb.service_account_manifest(s, account)
-            metadata = ({**manifest["metadata"], "annotations": {"eks.amazonaws.com/role-arn": irsa}}
-                        if irsa is not None else manifest["metadata"])
-            k8s.core.v1.ServiceAccount(f"{name}-{purpose}", metadata=metadata, opts=self._in_namespace(args))
             roles[purpose] = role
 
-        config = pulumi.Output.all(args.milvus_bucket_name, backup_bucket_name).apply(
-            lambda n: rb.configmap_manifest(s, bucket_name=n[0], backup_bucket_name=n[1]))
-        configmap = k8s.core.v1.ConfigMap(f"{name}-config", metadata=config.apply(lambda c: c["metadata"]),
-                                          data=config.apply(lambda c: c["data"]), opts=self._in_namespace(args))
-        cronjob = rb.cronjob_manifest(s)
-        k8s.batch.v1.CronJob(f"{name}-cronjob", metadata=cronjob["metadata"], spec=cronjob["spec"],
-                             opts=self._in_namespace(args, configmap))
+        # The bundle's objects with the deploy-time leaves filled in; the bucket names sit inside backup.yaml.
+        leaves = {bb.BACKUP_ROLE_ARN: roles["backup"].arn, bb.RESTORE_ROLE_ARN: roles["restore"].arn}
+        names = pulumi.Output.all(args.milvus_bucket_name, backup_bucket_name)
+        registered: dict[str, pulumi.Resource] = {}
+        for obj in args.bundle.owned("backup"):
+            kind, obj_name = obj["kind"], obj["metadata"]["name"]
+            if kind == "ConfigMap":
+                obj = {**obj, "data": names.apply(lambda n, data=obj["data"]: {
+                    key: text.replace(bb.BACKUP_BUCKET, n[1]).replace(bb.BUCKET, n[0]) for key, text in data.items()})}
+            after = [registered[k] for k in ("ConfigMap",) if kind == "CronJob" and k in registered]
+            purpose = {rb.service_account_name(s.milvus.release_name): "backup",
+                       rb.restore_service_account_name(s.milvus.release_name): "restore"}.get(obj_name, kind.lower())
+            registered[kind] = register(f"{name}-{purpose if kind == 'ServiceAccount' else LOGICAL[kind]}",
+                                        bb.deploy_time_values(obj, leaves), self._in_namespace(args, *after))
 
-        self.cronjob_name = cronjob["metadata"]["name"]
+        self.cronjob_name = rb.cronjob_name(s.milvus.release_name)
         self.backup_bucket_name = backup_bucket_name
         self.backup_role_arn = roles["backup"].arn
         self.restore_role_arn = roles["restore"].arn

@@ -4,19 +4,20 @@ in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Dec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from render import helm_postrender, milvus_values as mv
+from components.kube import register
+from components.options import inherited_dependencies
+from render import bundle as b, helm_postrender, milvus_values as mv
+from render.bundle import Bundle
 from render.iam import assume_role_policy
 from render.naming import Namer
-from components.options import inherited_dependencies
 from stacks.settings import Settings
-from stacks.versions import MILVUS_CHART_REPO
+from stacks.versions import chart_pin
 
 # `pulumi up` waits for every Deployment/StatefulSet to be ready: fresh NVMe nodes, image pulls and etcd volumes take
 # minutes; a failed install or upgrade is rolled back (atomic) rather than left half-applied.
@@ -30,12 +31,8 @@ class MilvusClusterArgs:
     cluster_name: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer URL (used only when the service account binding is IRSA)."""
-    query_node_replicas: int
-    """Query nodes per resource group (from the sizing planner)."""
-    streaming_node_replicas: int
-    """Streaming nodes per resource group (from the sizing planner)."""
-    resource_groups: tuple[str, ...]
-    """Replica resource groups: one query/streaming node Deployment each; empty for a single default group."""
+    bundle: Bundle
+    """The Helm values and the objects this component registers (owner `milvus`)."""
     namer: Namer
 
 
@@ -54,8 +51,7 @@ class MilvusCluster(pulumi.ComponentResource):
         s, m = args.settings, args.settings.milvus
         child = pulumi.ResourceOptions(parent=self)
         tags = args.namer.tags("milvus")
-        ns_manifest = mv.namespace_manifest(m.namespace)
-        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=ns_manifest["metadata"], opts=child)
+        namespace = register(f"{name}-ns", args.bundle.owned("milvus", "Namespace")[0], child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
         # Milvus reads the Secret only at first boot (COMMON_SECURITY_DEFAULTROOTPASSWORD seeds the root user), so
@@ -64,11 +60,9 @@ class MilvusCluster(pulumi.ComponentResource):
         # changes Milvus first and then the live Secret, whose later edits Pulumi therefore ignores.
         password = random.RandomPassword(f"{name}-root-password", length=32, special=False,
                                          keepers=mv.root_password_keepers(m.namespace, m.release_name), opts=child)
-        secret_manifest = mv.root_secret_manifest(m.namespace, m.release_name, password.result)
-        secret = k8s.core.v1.Secret(f"{name}-root", metadata=secret_manifest["metadata"],
-                                    type=secret_manifest["type"], string_data=secret_manifest["stringData"],
-                                    opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(
-                                        ignore_changes=["stringData", "data"])))
+        secret_manifest = b.deploy_time_values(args.bundle.owned("milvus", "Secret")[0], {b.PASSWORD: password.result})
+        secret = register(f"{name}-root", secret_manifest, pulumi.ResourceOptions.merge(
+            in_ns, pulumi.ResourceOptions(ignore_changes=["stringData", "data"])))
 
         self.bucket_name = None
         self.bucket_arn: pulumi.Output[str] | None = None
@@ -85,42 +79,35 @@ class MilvusCluster(pulumi.ComponentResource):
             if m.service_account_binding == "irsa":
                 irsa_role_arn = role.arn
 
-        values = pulumi.Output.all(self.bucket_name, irsa_role_arn).apply(
-            lambda resolved: mv.render_milvus_values(
-                s, query_node_replicas=args.query_node_replicas,
-                streaming_node_replicas=args.streaming_node_replicas, resource_groups=args.resource_groups,
-                bucket_name=resolved[0], irsa_role_arn=resolved[1]))
+        values = b.deploy_time_values(args.bundle.milvus_values, {b.BUCKET: self.bucket_name,
+                                                                    b.IRSA_ROLE_ARN: irsa_role_arn})
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=m.release_name,
-            chart=mv.CHART_NAME,
-            version=m.chart_version,
-            repository_opts={"repo": MILVUS_CHART_REPO},
+            # The vendored archive (a path relative to the project, so every machine records the same input).
+            chart=chart_pin(mv.CHART_NAME, m.chart_version).archive,
             namespace=m.namespace,
             values=values,
             atomic=True,
             cleanup_on_fail=True,
             timeout=HELM_TIMEOUT_SECONDS,
             max_history=10,
-            # The chart has no priorityClassName key for Milvus components; Helm pipes its manifests through this.
-            postrender=str(Path(helm_postrender.__file__).resolve()),
+            # The chart has no priorityClassName key for Milvus components; Helm pipes its manifests through this
+            # (the bundle applied the same transform to what the checks saw).
+            postrender=helm_postrender.SCRIPT,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret, *storage_ready,
                                                                  *inherited_dependencies(opts)]),
         )
 
-        pods = mv.pods_per_component(s, args.query_node_replicas, args.streaming_node_replicas,
-                                     args.resource_groups)
-        for manifest in mv.pdb_manifests(m.namespace, m.release_name, pods):
-            k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb-{manifest['metadata']['name']}",
-                                              metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
-        for manifest in mv.network_policy_manifests(s):
-            k8s.networking.v1.NetworkPolicy(f"{name}-netpol-{manifest['metadata']['name']}",
-                                            metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns)
+        for manifest in args.bundle.owned("milvus", "PodDisruptionBudget"):
+            register(f"{name}-pdb-{manifest['metadata']['name']}", manifest, in_ns)
+        for manifest in args.bundle.owned("milvus", "NetworkPolicy"):
+            register(f"{name}-netpol-{manifest['metadata']['name']}", manifest, in_ns)
 
         self.namespace = m.namespace
         self.namespace_resource = namespace
         self.endpoint = mv.endpoint(m.release_name, m.namespace)
-        self.root_secret_name = secret_manifest["metadata"]["name"]
+        self.root_secret_name = mv.root_secret_name(m.release_name)
         self.root_password = pulumi.Output.secret(password.result)
         self.register_outputs({"endpoint": self.endpoint, "bucketName": self.bucket_name, "roleArn": self.role_arn,
                                "rootSecretName": self.root_secret_name})

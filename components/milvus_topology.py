@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +25,9 @@ from stacks import sizing
 from stacks.settings import Settings
 from stacks.sizing import Plan
 from stacks.versions import RECONCILER_IMAGE, RECONCILER_PYMILVUS
+
+if TYPE_CHECKING:
+    from render.bundle import Bundle
 
 RECONCILER_FILE = Path(__file__).resolve().parent.parent / "topology" / "reconcile.py"
 # Stack files spell build parameters in camelCase; Milvus/knowhere take DiskANN's in snake_case
@@ -143,15 +146,10 @@ def job_manifest(settings: Settings, *, name: str, configmap: str, uri: str, sec
 
 @dataclass(frozen=True)
 class MilvusTopologyArgs:
-    settings: Settings
-    plan: Plan
-    endpoint: str
-    """The Milvus proxy as host:port inside the cluster."""
-    secret_name: str
-    """The Secret holding the root password (created by MilvusCluster)."""
+    bundle: "Bundle"
+    """The spec ConfigMap and the Job this component registers (owner `topology`)."""
     release: pulumi.Resource
     """The Milvus Helm release the Job runs after (a component's depends_on does not reach its children)."""
-    secret_key: str = ROOT_PASSWORD_KEY
 
 
 class MilvusTopology(pulumi.ComponentResource):
@@ -160,19 +158,14 @@ class MilvusTopology(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MilvusTopologyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:milvus:MilvusTopology", name, None, opts)
-        s = args.settings
-        self.spec = render_spec(s, args.plan)
-        spec_json = json.dumps(self.spec, indent=2, sort_keys=True)
-        script = reconciler_source()
-        digest = content_hash(spec_json, script)
-        base = f"{s.milvus.release_name}-topology-{digest}"
-        cm = configmap_manifest(base, s.milvus.namespace, spec_json, script)
-        configmap = k8s.core.v1.ConfigMap(f"{name}-spec", metadata=cm["metadata"], data=cm["data"],
-                                          immutable=True, opts=pulumi.ResourceOptions(parent=self))
-        job = job_manifest(s, name=base, configmap=base, uri=f"http://{args.endpoint}",
-                           secret_name=args.secret_name, secret_key=args.secret_key)
-        k8s.batch.v1.Job(f"{name}-job", metadata=job["metadata"], spec=job["spec"], opts=pulumi.ResourceOptions(
+        from components.kube import register
+
+        cm = args.bundle.owned("topology", "ConfigMap")[0]
+        configmap = register(f"{name}-spec", cm, pulumi.ResourceOptions(parent=self))
+        job = args.bundle.owned("topology", "Job")[0]
+        register(f"{name}-job", job, pulumi.ResourceOptions(
             parent=self, depends_on=[configmap, args.release],
             custom_timeouts=pulumi.CustomTimeouts(create=AWAIT_TIMEOUT, update=AWAIT_TIMEOUT)))
-        self.job_name = base
-        self.register_outputs({"jobName": base, "spec": self.spec})
+        self.spec = json.loads(cm["data"]["spec.json"])
+        self.job_name = job["metadata"]["name"]
+        self.register_outputs({"jobName": self.job_name, "spec": self.spec})

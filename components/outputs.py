@@ -22,5 +22,7 @@ GRAFANA_ADMIN_SECRET = "grafanaAdminSecret"
 CAPACITY = "capacity"
 """Per namespace: planned requests/limits (with rolling-update surge) vs the ResourceQuota; per pool: requested vs
 allocatable at max size."""
+SCHEDULING = "scheduling"
+"""Per pool and instance type: nodes used, free per node, rollout headroom per Deployment (stacks/scheduling.py)."""
 MILVUS_BACKUP = "milvusBackup"
 """Scheduled backups: `{cronJob: <namespace>/<name>, bucket, prefix}` (absent when backups are off)."""

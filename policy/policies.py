@@ -260,13 +260,19 @@ def containers_have_resources(resource: Res,
     return found
 
 
+def _chart_name(chart: str) -> str:
+    """`milvus`, `repo/milvus` or a local archive `charts/milvus-5.0.19.tgz` (what the project installs) → `milvus`."""
+    name = chart.rsplit("/", 1)[-1]
+    return re.sub(r"-\d+\.\d+\.\d+[^/]*\.tgz$", "", name)
+
+
 def helm_components_have_resources(resource: Res,
                                    namespaces: Iterable[str] = DEFAULT_WORKLOAD_NAMESPACES) -> list[Violation]:
     """For the charts this project installs, every component that runs pods sets cpu/memory requests and limits
     in the release values (a chart default of `resources: {}` means unbounded pods)."""
     if resource.type != HELM_RELEASE or resource.props.get("namespace") not in set(namespaces):
         return []
-    components = HELM_COMPONENTS.get(str(resource.props.get("chart", "")).rsplit("/", 1)[-1])
+    components = HELM_COMPONENTS.get(_chart_name(str(resource.props.get("chart", ""))))
     if components is None:
         return []
     values = resource.props.get("values") or {}

@@ -7,8 +7,10 @@ multi-document YAML on stdin, the same documents on stdout, with `spec.template.
 Deployment, StatefulSet and Job that has none, chosen by the chart's `component` pod label. Pods of the subcharts
 (etcd, Pulsar, MinIO) hold the cluster's state and get the control class.
 
-This file is also imported by the program (components/namespace_quota.py, components/workloads.py): the classes and
-the mapping below are the one source for both.
+This file is also imported by the program (components/namespace_quota.py, components/workloads.py, render/charts.py
+callers): the classes, the mapping and `post_render` below are the one source for the script and the offline render.
+`SCRIPT` is its path relative to the project root, which is what the Release records (the same on every machine;
+Pulumi runs the Kubernetes provider, and so Helm, from the project directory).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MILVUS_COMPONENT_PRIORITY = {"mixcoord": CONTROL, "streamingnode": CONTROL, "que
 SUBCHART_PRIORITY = CONTROL
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 MILVUS_NAME_LABEL = ("app.kubernetes.io/name", "milvus")
+SCRIPT = "render/helm_postrender.py"
 
 
 def priority_for(labels: dict) -> str:
@@ -38,15 +41,20 @@ def priority_for(labels: dict) -> str:
     return SUBCHART_PRIORITY
 
 
-def add_priority(document: dict | None) -> dict | None:
-    if not isinstance(document, dict) or document.get("kind") not in WORKLOAD_KINDS:
+def post_render(document: dict) -> dict:
+    """The post-renderer's whole transform, for one rendered object: the script below applies it to each document
+    Helm pipes through, and render/charts.py applies it in-process to each non-hook object, as Helm does.
+
+    Returns a new object when it sets a class; the input is never changed."""
+    if document.get("kind") not in WORKLOAD_KINDS:
         return document
-    template = (document.get("spec") or {}).get("template") or {}
+    spec = document.get("spec") or {}
+    template = spec.get("template") or {}
     pod = template.get("spec")
     if pod is None or pod.get("priorityClassName"):
         return document
-    pod["priorityClassName"] = priority_for((template.get("metadata") or {}).get("labels") or {})
-    return document
+    klass = priority_for((template.get("metadata") or {}).get("labels") or {})
+    return {**document, "spec": {**spec, "template": {**template, "spec": {**pod, "priorityClassName": klass}}}}
 
 
 def main() -> int:
@@ -59,7 +67,7 @@ def main() -> int:
             os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
         sys.stderr.write("helm_postrender: PyYAML is not importable; install it or run from the project venv\n")
         return 1
-    documents = [add_priority(d) for d in yaml.safe_load_all(sys.stdin)]
+    documents = [post_render(d) if isinstance(d, dict) else d for d in yaml.safe_load_all(sys.stdin)]
     yaml.safe_dump_all([d for d in documents if d is not None], sys.stdout, sort_keys=False)
     return 0
 

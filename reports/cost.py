@@ -34,9 +34,6 @@ NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EIP = "aws:ec2/eip:Eip"
 KMS_KEY = "aws:kms/key:Key"
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
-PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 
 
 class GraphResource(Protocol):
@@ -149,9 +146,12 @@ class CostEstimate:
 
 def inventory_from_resources(resources: Iterable[GraphResource], region: str,
                              plan: Mapping[str, Any] | None = None,
-                             collections: Iterable[Any] = ()) -> Inventory:
+                             collections: Iterable[Any] = (),
+                             objects: Iterable[Mapping[str, Any]] = ()) -> Inventory:
     """What the registered graph runs. `plan` is the exported capacity plan (if any); `collections` are the
-    topology settings, used for the object-storage volume only when the plan does not state it."""
+    topology settings, used for the object-storage volume only when the plan does not state it; `objects` are the
+    Kubernetes objects that will exist (the bundle's, plus the StatefulSets operators make), whose claims are the
+    gp3 volumes."""
     resources = list(resources)
     by_parent: dict[str, list[GraphResource]] = {}
     for r in resources:
@@ -170,20 +170,9 @@ def inventory_from_resources(resources: Iterable[GraphResource], region: str,
                                     capacity_type=ng.inputs.get("capacityType") or "ON_DEMAND",
                                     root_volume_gb=int(root)))
 
-    volumes: list[VolumeItem] = []
-    for r in resources:
-        if r.type == HELM_RELEASE and isinstance(r.inputs.get("values"), Mapping):
-            release = r.inputs.get("name") or r.name
-            volumes.extend(helm_volume_claims(release, r.inputs["values"]))
-        elif r.type == STATEFUL_SET:
-            volumes.extend(_statefulset_claims(r))
-        elif r.type == PVC:
-            size = (((r.inputs.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
-            if size:
-                volumes.append(VolumeItem(f"pvc {r.name}", _gib(size), 1))
+    volumes = [claim for obj in objects for claim in volume_claims(obj)]
     if not volumes:
-        notes.append("no persistent volume claims found in Helm values or manifests: EBS covers node root volumes "
-                      "only")
+        notes.append("no persistent volume claims among the rendered objects: EBS covers node root volumes only")
 
     clusters = tuple(ClusterItem(c.inputs.get("name") or c.name, (c.inputs.get("upgradePolicy") or {}).get("supportType"))
                      for c in resources if c.type == EKS_CLUSTER)
@@ -217,45 +206,22 @@ def _root_volume_gb(ng: GraphResource, siblings: list[GraphResource]) -> int | N
     return None
 
 
-def helm_volume_claims(release: str, values: Mapping[str, Any]) -> list[VolumeItem]:
-    """gp3 claims a chart will make, as far as its values say: `persistence: {size}` blocks (etcd, Grafana,
-    Woodpecker) times the sibling `replicaCount`/`replicas`, and `volumeClaimTemplate` blocks (Prometheus,
-    Alertmanager) times the nearest `replicas` above them. A block under `enabled: false` makes nothing."""
-    found: list[VolumeItem] = []
-
-    def walk(node: Mapping[str, Any], path: tuple[str, ...], replicas: int | None) -> None:
-        if node.get("enabled") is False:
-            return
-        here = node.get("replicas", node.get("replicaCount"))
-        replicas = int(here) if isinstance(here, (int, float)) and not isinstance(here, bool) else replicas
-        persistence = node.get("persistence")
-        if isinstance(persistence, Mapping) and persistence.get("enabled", True) is not False \
-                and persistence.get("size"):
-            found.append(VolumeItem(f"helm {release}: {'.'.join((*path, 'persistence'))}",
-                                    _gib(persistence["size"]), replicas or 1))
-        template = node.get("volumeClaimTemplate")
-        if isinstance(template, Mapping):
-            size = (((template.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
-            if size:
-                found.append(VolumeItem(f"helm {release}: {'.'.join((*path, 'volumeClaimTemplate'))}",
-                                        _gib(size), replicas or 1))
-        for key, child in node.items():
-            if isinstance(child, Mapping) and key not in ("persistence", "volumeClaimTemplate"):
-                walk(child, (*path, key), replicas)
-
-    walk(values, (), None)
-    return found
-
-
-def _statefulset_claims(r: GraphResource) -> list[VolumeItem]:
-    spec = r.inputs.get("spec") or {}
-    replicas = int(spec.get("replicas", 1))
+def volume_claims(obj: Mapping[str, Any]) -> list[VolumeItem]:
+    """The gp3 volumes an object makes: a StatefulSet's claim templates once per replica, a PersistentVolumeClaim
+    once."""
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    where = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+    if obj.get("kind") == "PersistentVolumeClaim":
+        size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        return [VolumeItem(f"pvc {where}", _gib(size), 1)] if size else []
+    if obj.get("kind") != "StatefulSet":
+        return []
     items = []
     for template in spec.get("volumeClaimTemplates") or []:
         size = (((template.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
         if size:
             claim = (template.get("metadata") or {}).get("name", "data")
-            items.append(VolumeItem(f"statefulset {r.name}: {claim}", _gib(size), replicas))
+            items.append(VolumeItem(f"statefulset {where}: {claim}", _gib(size), int(spec.get("replicas", 1))))
     return items
 
 

@@ -70,6 +70,16 @@ def _iam_arn(value: str) -> str:
     return value
 
 
+def _vendored(chart: str):
+    def check(value: str) -> str:
+        try:
+            versions.chart_pin(chart, value)
+        except LookupError as err:
+            raise ValueError(str(err)) from None
+        return value
+    return AfterValidator(check)
+
+
 def _quantity(value: str) -> str:
     parse_quantity(value)
     return value
@@ -293,7 +303,8 @@ class BackupSettings(Model):
 class MilvusSettings(Model):
     namespace: DnsLabel = "milvus"
     release_name: DnsLabel = "milvus"
-    chart_version: str = versions.MILVUS_CHART
+    chart_version: Annotated[str, _vendored(versions.MILVUS.name)] = versions.MILVUS_CHART
+    """Only a chart vendored in charts/ can be installed (charts/README.md says how to add one)."""
     image_tag: str = versions.MILVUS_IMAGE_TAG
     message_queue: Literal["woodpecker", "pulsar"] = "woodpecker"
     object_storage: Literal["s3", "minio"] = "s3"
@@ -397,7 +408,8 @@ class GrafanaSettings(Model):
 class MonitoringSettings(Model):
     enabled: bool = True
     namespace: DnsLabel = "monitoring"
-    chart_version: str = versions.KUBE_PROMETHEUS_STACK_CHART
+    chart_version: Annotated[str, _vendored(versions.KUBE_PROMETHEUS_STACK.name)] = versions.KUBE_PROMETHEUS_STACK_CHART
+    """Only a chart vendored in charts/ can be installed (charts/README.md says how to add one)."""
     retention: str = Field("15d", pattern=r"^[0-9]+(h|d|w|y)$")
     storage_gi: int = Field(50, ge=1, le=16384)
     prometheus_replicas: int = Field(1, ge=1, le=5)

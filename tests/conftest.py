@@ -12,7 +12,8 @@ import yaml
 from tools.offline import Graph, run_program, stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("dev", "prod")
+# Every stack file in the project: a new environment is tested by adding its Pulumi.<stack>.yaml, nothing else.
+STACKS = tuple(sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml")))
 _graphs: dict[str, Graph] = {}
 
 

@@ -50,6 +50,9 @@ class Graph:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    program: dict[str, Any] = field(default_factory=dict)
+    """The program's top-level names after the run (`settings`, `plan`, `bundle`, …): what it computed once,
+    for the plan command to report without computing it again."""
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -198,7 +201,7 @@ def run_program(stack: str | Path, config: dict[str, str] | None = None) -> Grap
     def program():
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        graph.program.update(runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
         exports = dict(pulumi.runtime.get_root_resource().outputs)
         return pulumi.Output.from_input(asyncio.ensure_future(collect(exports)))
 

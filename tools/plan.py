@@ -7,7 +7,10 @@ tree per component, the node pools, the capacity plan (whatever the program expo
 the monthly cost estimate and warnings, and writes the artifacts a pull request can diff without secrets:
 
     helm/<release>.yaml            values passed to each Helm release
-    manifests/<kind>.<name>.yaml   every Kubernetes object the program writes itself
+    manifests/<source>/<kind>.<namespace>.<name>.yaml
+                                   every Kubernetes object of the bundle: the charts as Helm renders them
+                                   (source = chart) and the program's own objects (source = program)
+    objects.json                   the same objects in one file, for tools.plan_diff's object-level diff
     alerts/<name>.yaml             PrometheusRule specs (promtool-ready `groups:` files)
     dashboards/<key>.json          Grafana dashboards from ConfigMaps labelled grafana_dashboard
     topology/<key>                 the topology spec ConfigMap data
@@ -35,15 +38,11 @@ import yaml
 SECRET = "[secret]"
 COMPONENT_PREFIX = "milvus-eks:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 DASHBOARD_LABEL = "grafana_dashboard"
 DEFAULT_GROUP = "__default_resource_group"
 """Milvus' name for the resource group that collections without one load into."""
-# Kubernetes types that are Pulumi-side groupings, not objects the API server receives.
-_NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
 
 
 # ------------------------------------------------------------------------------------------------ graph views
@@ -207,52 +206,55 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-def _is_manifest(resource: Any) -> bool:
-    return (resource.type.startswith("kubernetes:") and not resource.type.startswith("pulumi:")
-            and not resource.type.startswith(_NOT_MANIFESTS) and resource.custom)
+def masked(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object with a Secret's values replaced by "[secret]" (keys stay: a reviewer sees what is set)."""
+    obj = dict(obj)
+    if obj.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if isinstance(obj.get(key), Mapping):
+                obj[key] = {k: SECRET for k in obj[key]}
+    return obj
 
 
-def manifest(resource: Any) -> dict[str, Any]:
-    """The object as the program registers it, apiVersion/kind first (derived from the type token if absent)."""
-    inputs = redacted_inputs(resource)
-    _, group_version, kind = resource.type.split(":")
-    api_version = group_version.removeprefix("core/")
-    head = {"apiVersion": inputs.pop("apiVersion", api_version), "kind": inputs.pop("kind", kind)}
-    metadata = dict(inputs.pop("metadata", None) or {})
-    metadata.setdefault("name", resource.name)
-    return {**head, "metadata": metadata, **inputs}
+def object_path(source: str, obj: Mapping[str, Any]) -> str:
+    meta = obj["metadata"]
+    return (f"manifests/{_safe(source)}/{obj['kind'].lower()}.{_safe(meta.get('namespace') or '_')}."
+            f"{_safe(meta['name'])}.yaml")
 
 
 def artifacts(graph: Any, plan_document: Mapping[str, Any], mermaid: str) -> dict[str, str]:
-    """Every file the plan writes, by relative path (pure: the caller writes them)."""
+    """Every file the plan writes, by relative path (pure: the caller writes them). Manifests come from the bundle
+    the program built: every object the charts render and the program writes, as Kubernetes will receive it."""
     files: dict[str, str] = {}
     for release in graph.of_type(HELM_RELEASE):
         inputs = redacted_inputs(release)
         name = inputs.get("name") or release.name
-        header = (f"# Helm release {name}: chart {inputs.get('chart')} {inputs.get('version', '')}, "
-                  f"namespace {inputs.get('namespace', 'default')}\n")
+        chart = " ".join(str(part) for part in (inputs.get("chart"), inputs.get("version")) if part)
+        header = f"# Helm release {name}: chart {chart}, namespace {inputs.get('namespace', 'default')}\n"
         values = inputs.get("values") or {}
         files[f"helm/{_safe(name)}.yaml"] = header + _yaml(dict(sorted(values.items())) if isinstance(values, Mapping)
                                                           else values)
-    for r in graph.resources:
-        if not _is_manifest(r):
-            continue
-        obj = manifest(r)
+    bundle = graph.program["bundle"]
+    objects = []
+    for item in bundle.objects:
+        obj = masked(item.obj)
+        objects.append({"source": item.source, "object": obj})
+        files[object_path(item.source, obj)] = _yaml(obj)
         meta = obj["metadata"]
-        files[f"manifests/{obj['kind'].lower()}.{_safe(meta.get('namespace', '_'))}.{_safe(meta['name'])}.yaml"] = \
-            _yaml(obj)
-        if r.type == PROMETHEUS_RULE:
+        if item.source != "program":
+            continue
+        if obj["kind"] == "PrometheusRule":
             files[f"alerts/{_safe(meta['name'])}.yaml"] = _yaml(obj.get("spec") or {})
-        if r.type == CONFIG_MAP:
+        if obj["kind"] == "ConfigMap":
             data = obj.get("data") or {}
-            if DASHBOARD_LABEL in (meta.get("labels") or {}) and isinstance(data, Mapping):
+            if DASHBOARD_LABEL in (meta.get("labels") or {}):
                 for key, text in data.items():
                     files[f"dashboards/{_safe(key if key.endswith('.json') else key + '.json')}"] = \
                         _pretty_json(text)
-            owner = owning_component(graph, r)
-            if owner is not None and "topology" in owner.type.lower() and isinstance(data, Mapping):
+            if item.owner == "topology":
                 for key, text in data.items():
-                    files[f"topology/{_safe(key)}"] = text if isinstance(text, str) else _yaml(text)
+                    files[f"topology/{_safe(key)}"] = text
+    files["objects.json"] = json.dumps({"objects": objects}, indent=1, sort_keys=True) + "\n"
     files["plan.json"] = json.dumps(plan_document, indent=2, sort_keys=False, default=str) + "\n"
     files["resources.json"] = json.dumps(resource_records(graph), indent=1) + "\n"
     files["topology.mmd"] = mermaid
@@ -364,7 +366,8 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
                   capacity: Mapping[str, Any] | None = None, backup: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
-    out += ["", "Node pools (allocatable per node from the instance-type catalog; sizing uses the first type)"]
+    out += ["", "Node pools (allocatable per node of the first type: what sizing assumes; the scheduling check below "
+                "tries every type)"]
     for name, p in pools.items():
         per = p["allocatablePerNode"]
         out.append(f"  {name}: {p['desiredSize']} × {', '.join(p['instanceTypes'])} {p['capacityType']}"
@@ -391,6 +394,11 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     if cost["warnings"]:
         out += ["", "Warnings"] + [f"  - {w}" for w in cost["warnings"]]
     return "\n".join(out) + "\n"
+
+
+def scheduling_report(bundle: Any) -> str:
+    counts = ", ".join(f"{source} {n}" for source, n in sorted(bundle.counts().items()))
+    return f"\nRendered objects: {counts}\n\n{bundle.scheduling.text()}"
 
 
 # ------------------------------------------------------------------------------------------------ command
@@ -420,21 +428,24 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
     from render.backup import summary as backup_summary
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
+    from components import outputs as output_names
     from tools.offline import run_program
 
     if graph is None:
         progress("running the program under mocks")
         graph = run_program(stack)
     progress(f"registered {len(graph.resources)} resources; planning")
-    settings = _stack_settings(stack)
+    settings = graph.program["settings"]
     key = plan_output_key()
     plan = graph.outputs.get(key)
     if key in graph.secret_outputs:
         plan = SECRET
     plan = normalize(plan) if isinstance(plan, Mapping) else plan
+    bundle = graph.program["bundle"]
     inventory = inventory_from_resources(graph.resources, settings.region,
                                          plan if isinstance(plan, Mapping) else None,
-                                         settings.topology.collections)
+                                         settings.topology.collections,
+                                         [*(o.obj for o in bundle.objects), *bundle.operated])
     backup = backup_summary(settings, inventory.object_storage_gib)
     if backup.get("storageGiB"):
         inventory = dataclasses.replace(inventory, backup_storage_gib=backup["storageGiB"],
@@ -454,17 +465,19 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "quotas": quota,
         "resourceCount": len(graph.resources),
         "resourceCounts": dict(sorted(counts.items())),
+        "objectCounts": graph.program["bundle"].counts(),
+        "scheduling": normalize(graph.outputs.get(output_names.SCHEDULING)),
         "outputs": {k: v for k, v in outputs.items() if k != key},
         "backup": backup,
         "cost": cost,
         "warnings": cost["warnings"],
     }
     files = artifacts(graph, document, topology_mermaid(settings))
-    from components import outputs as output_names
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
                            normalize(capacity) if isinstance(capacity, Mapping) else None, backup)
+    report += scheduling_report(graph.program["bundle"])
     return PlanResult(graph.stack, report, document, files)
 
 

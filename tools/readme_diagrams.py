@@ -10,8 +10,9 @@ from pathlib import Path
 
 from tools.plan import _stack_settings, topology_mermaid
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-STACKS = ("dev", "prod")
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+STACKS = tuple(sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml")))
 
 
 def block(stack: str) -> str:

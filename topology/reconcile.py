@@ -6,19 +6,24 @@ locally as `python -m topology.reconcile`. Observing and applying talk to Milvus
 Promises: idempotent (a converged server gives zero actions), safe (never drops anything, never releases a
 loaded collection except to load it again with a new replica layout, leaves what the spec does not name
 alone), resumable (every action is re-derived from what the server says, so a killed run converges when
-re-run). What it may not change (shard count, dim, metric, index of an existing collection) is drift:
+re-run: a load it left in progress is waited for, then planned). Another client's load in progress is left
+alone unless query nodes must move, then waited for. What it may not change (shard count, dim, metric, index of an existing collection) is drift:
 reported, exit 2, that collection untouched.
 
-Exit codes: 0 converged (or dry run), 1 error (one line, no traceback), 2 drift.
+Exit codes: 0 converged (or dry run), 1 error (one line naming the file, key or server answer; no traceback;
+also for bad arguments, a refused password and a bad spec, all before anything changes), 2 drift.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
+import math
 import os
 import re
+import reprlib
 import sys
 import time
 import warnings
@@ -40,11 +45,13 @@ DECLARATIVE_RG_VERSION = (2, 4, 1)
 
 
 class SpecError(ValueError):
-    """The spec file is invalid; carries every problem found, each naming its path in the spec."""
+    """The spec is invalid; carries every problem found, each naming its path in the spec, and the file."""
 
-    def __init__(self, problems: Sequence[str]):
-        super().__init__("; ".join(problems))
+    def __init__(self, problems: Sequence[str], source: str | None = None):
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + "; ".join(problems))
         self.problems = tuple(problems)
+        self.source = source
 
 
 class ReconcileError(RuntimeError):
@@ -92,55 +99,144 @@ class Spec:
     collections: tuple[CollectionSpec, ...] = ()
 
 
+# The spec's fields exactly as components/milvus_topology.py `render_spec` writes them: any other key is a typo
+# that would otherwise be ignored (a `replica: 3` silently meaning 1 replica).
+SPEC_FIELDS = ("resourceGroups", "databases", "collections")
+GROUP_FIELDS = ("name", "nodes")
+COLLECTION_FIELDS = ("database", "name", "dim", "metric", "index", "shards", "replicas", "resourceGroups")
+INDEX_FIELDS = ("type", "params")
+# Milvus' rule for collection and database names (internal/proxy/util.go ValidateCollectionName,
+# ValidateDatabaseName; proxy.maxNameLength 255); 2.3.5 refuses `my-db` with "database name can only contain
+# numbers, letters and underscores".
+COLLECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+MAX_DIM = 32768
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 2, 60, 60, 4, 4
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _show(value: Any) -> str:
+    """A value as a message shows it: repr (so a newline cannot split the one-line error), cut short."""
+    return _SHOW.repr(value)
+
+
+def _at(where: str, key: Any) -> str:
+    """The path of `key` inside `where`, as the user would write it."""
+    if isinstance(key, str) and COLLECTION_NAME.fullmatch(key):
+        return f"{where}.{key}" if where else key
+    return f"{where}[{_show(key)}]"
+
+
+class _OversizedInt:
+    """An integer literal too long to convert (Python caps int() at 4300 digits): kept as a value validation
+    can name at its path instead of an error with no path."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<a {len(self.digits.lstrip('-'))}-digit number>"
+
+
+def _json_int(text: str) -> int | _OversizedInt:
+    return int(text) if len(text) <= 1000 else _OversizedInt(text)
+
+
+class _JsonObject(dict):
+    """A JSON object that remembers the keys written more than once (json keeps the last one silently)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    obj = _JsonObject(pairs)
+    if len(obj) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        obj.duplicates = tuple(key for key, n in counts.items() if n > 1)
+    return obj
+
+
+def _check_fields(raw: Mapping, where: str, allowed: Sequence[str], problems: list[str]) -> None:
+    for key in getattr(raw, "duplicates", ()):
+        problems.append(f"{_at(where, key)}: written twice; JSON keeps only the last one, remove the other")
+    for key in raw:
+        if key in allowed:
+            continue
+        lower = {a.lower(): a for a in allowed}
+        guess = lower.get(key.lower()) if isinstance(key, str) else None
+        if guess is None and isinstance(key, str):
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            guess = close[0] if close else None
+        hint = f"did you mean {guess!r}?" if guess else f"expected one of {', '.join(allowed)}"
+        problems.append(f"{_at(where, key)}: unknown field; {hint}")
+
+
+def _list(data: Mapping, key: str, what: str, problems: list[str]) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        problems.append(f"{key}: must be a list of {what}, got {_show(value)}")
+        return []
+    return value
+
+
+def _index_value_ok(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int))
+
+
 def parse_spec(data: Any) -> Spec:
-    """Validate the whole spec at once; raise one SpecError listing every problem."""
+    """Validate the whole spec at once; raise one SpecError listing every problem with its path."""
     problems: list[str] = []
     if not isinstance(data, Mapping):
-        raise SpecError(["spec: must be a JSON object with resourceGroups, databases, collections"])
-    unknown = set(data) - {"resourceGroups", "databases", "collections"}
-    if unknown:
-        problems.append(f"spec: unknown keys {sorted(unknown)}")
+        raise SpecError([f"must be a JSON object with {', '.join(SPEC_FIELDS)}, got {_show(data)}"])
+    _check_fields(data, "", SPEC_FIELDS, problems)
 
     groups: list[ResourceGroupSpec] = []
-    for i, raw in enumerate(data.get("resourceGroups", [])):
+    for i, raw in enumerate(_list(data, "resourceGroups", "{name, nodes} objects", problems)):
         where = f"resourceGroups[{i}]"
         if not isinstance(raw, Mapping):
-            problems.append(f"{where}: must be an object with name and nodes")
+            problems.append(f"{where}: must be an object with name and nodes, got {_show(raw)}")
             continue
+        _check_fields(raw, where, GROUP_FIELDS, problems)
         name, nodes = raw.get("name"), raw.get("nodes", 0)
         if not isinstance(name, str) or not name:
-            problems.append(f"{where}.name: must be a non-empty string, got {name!r}")
+            problems.append(f"{where}.name: must be a non-empty string, got {_show(name)}")
             continue
         if name == DEFAULT_RG:
             problems.append(f"{where}.name: {DEFAULT_RG} is Milvus' own group; it cannot be declared")
-        if any(g.name == name for g in groups):
-            problems.append(f"{where}.name: {name!r} is declared twice")
+        first = next((j for j, g in enumerate(groups) if g.name == name), None)
+        if first is not None:
+            problems.append(f"{where}.name: {name!r} is already declared at resourceGroups[{first}]; declare it once")
         if not _is_int(nodes) or nodes < 0:
-            problems.append(f"{where}.nodes: must be an integer >= 0, got {nodes!r}")
+            problems.append(f"{where}.nodes: must be an integer >= 0, got {_show(nodes)}")
             nodes = 0
         groups.append(ResourceGroupSpec(name, nodes))
     group_names = {g.name for g in groups} | {DEFAULT_RG}
 
     databases: list[str] = []
-    for i, name in enumerate(data.get("databases", [])):
-        if not isinstance(name, str) or not name:
-            problems.append(f"databases[{i}]: must be a non-empty string, got {name!r}")
+    for i, name in enumerate(_list(data, "databases", "database names", problems)):
+        if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+            problems.append(
+                f"databases[{i}]: must be letters, digits and underscores (not starting with a digit), got {_show(name)}"
+            )
         elif name in databases:
             problems.append(f"databases[{i}]: {name!r} is listed twice")
         else:
             databases.append(name)
 
     collections: list[CollectionSpec] = []
-    for i, raw in enumerate(data.get("collections", [])):
+    seen: dict[tuple[str, str], int] = {}
+    for i, raw in enumerate(_list(data, "collections", "collection objects", problems)):
         where = f"collections[{i}]"
         if not isinstance(raw, Mapping):
-            problems.append(f"{where}: must be an object")
+            problems.append(f"{where}: must be an object, got {_show(raw)}")
             continue
         before = len(problems)
+        _check_fields(raw, where, COLLECTION_FIELDS, problems)
         database = raw.get("database", DEFAULT_DB)
         name = raw.get("name")
         dim = raw.get("dim")
@@ -149,28 +245,47 @@ def parse_spec(data: Any) -> Spec:
         shards = raw.get("shards", 1)
         replicas = raw.get("replicas", 1)
         rgs = raw.get("resourceGroups", [])
-        if database not in databases and database != DEFAULT_DB:
-            problems.append(f"{where}.database: {database!r} is not in databases {databases}")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            problems.append(f"{where}.name: must be letters, digits and underscores, got {name!r}")
-        if not _is_int(dim) or not 1 <= dim <= 32768:
-            problems.append(f"{where}.dim: must be an integer in 1..32768, got {dim!r}")
-        if metric not in METRICS:
-            problems.append(f"{where}.metric: must be one of {list(METRICS)}, got {metric!r}")
-        if (
-            not isinstance(index, Mapping)
-            or not isinstance(index.get("type"), str)
-            or not isinstance(index.get("params", {}), Mapping)
-        ):
-            problems.append(f"{where}.index: must be {{type: str, params: object}}, got {index!r}")
-            index = {"type": "AUTOINDEX", "params": {}}
+        if not isinstance(database, str) or (database not in databases and database != DEFAULT_DB):
+            problems.append(f"{where}.database: {_show(database)} is not in databases {databases}")
+        if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+            problems.append(
+                f"{where}.name: must be letters, digits and underscores (not starting with a digit, at most 255), "
+                f"got {_show(name)}"
+            )
+        elif isinstance(database, str):
+            first = seen.setdefault((database, name), i)
+            if first != i:
+                problems.append(f"{where}: {database}.{name} is already declared at collections[{first}]; declare it once")
+        if not _is_int(dim) or not 1 <= dim <= MAX_DIM:
+            problems.append(f"{where}.dim: must be an integer in 1..{MAX_DIM}, got {_show(dim)}")
+        if not isinstance(metric, str) or metric not in METRICS:
+            problems.append(f"{where}.metric: must be one of {list(METRICS)}, got {_show(metric)}")
+        index_type, index_params = "AUTOINDEX", {}
+        if not isinstance(index, Mapping):
+            problems.append(f"{where}.index: must be an object {{type, params}}, got {_show(index)}")
+        else:
+            _check_fields(index, f"{where}.index", INDEX_FIELDS, problems)
+            index_type, index_params = index.get("type"), index.get("params", {})
+            if not isinstance(index_type, str) or not index_type:
+                problems.append(f"{where}.index.type: must be an index type such as HNSW, got {_show(index_type)}")
+            if not isinstance(index_params, Mapping):
+                problems.append(f"{where}.index.params: must be an object of build parameters, got {_show(index_params)}")
+                index_params = {}
+            else:
+                for key in getattr(index_params, "duplicates", ()):
+                    problems.append(f"{_at(where + '.index.params', key)}: written twice; JSON keeps only the last one, remove the other")
+                for key, value in index_params.items():
+                    if not isinstance(key, str) or not key:
+                        problems.append(f"{where}.index.params: parameter names must be non-empty strings, got {_show(key)}")
+                    elif not _index_value_ok(value):
+                        problems.append(f"{_at(where + '.index.params', key)}: must be a number or a string, got {_show(value)}")
         if not _is_int(shards) or not 1 <= shards <= MAX_SHARDS:
-            problems.append(f"{where}.shards: must be an integer in 1..{MAX_SHARDS}, got {shards!r}")
+            problems.append(f"{where}.shards: must be an integer in 1..{MAX_SHARDS}, got {_show(shards)}")
         if not _is_int(replicas) or replicas < 1:
-            problems.append(f"{where}.replicas: must be an integer >= 1, got {replicas!r}")
+            problems.append(f"{where}.replicas: must be an integer >= 1, got {_show(replicas)}")
             replicas = 1
         if not isinstance(rgs, list) or not all(isinstance(g, str) for g in rgs):
-            problems.append(f"{where}.resourceGroups: must be a list of group names, got {rgs!r}")
+            problems.append(f"{where}.resourceGroups: must be a list of group names, got {_show(rgs)}")
             rgs = []
         for g in rgs:
             if g not in group_names:
@@ -178,11 +293,9 @@ def parse_spec(data: Any) -> Spec:
         if len(rgs) not in (0, 1, replicas) or len(set(rgs)) != len(rgs):
             # Milvus' own rule for a load: 0, 1 or exactly replica_number distinct groups.
             problems.append(
-                f"{where}.resourceGroups: {len(rgs)} groups for {replicas} replicas; "
+                f"{where}.resourceGroups: {len(rgs)} groups for {replicas} replica(s); "
                 f"name 0, 1 or exactly {replicas} distinct groups"
             )
-        if any(c.database == database and c.name == name for c in collections):
-            problems.append(f"{where}: {database}.{name} is declared twice")
         if len(problems) == before:
             collections.append(
                 CollectionSpec(
@@ -190,8 +303,8 @@ def parse_spec(data: Any) -> Spec:
                     name=name,
                     dim=dim,
                     metric=metric,
-                    index_type=index["type"],
-                    index_params=dict(index.get("params", {})),
+                    index_type=index_type,
+                    index_params=dict(index_params),
                     shards=shards,
                     replicas=replicas,
                     resource_groups=tuple(rgs),
@@ -200,6 +313,47 @@ def parse_spec(data: Any) -> Spec:
     if problems:
         raise SpecError(problems)
     return Spec(tuple(groups), tuple(databases), tuple(collections))
+
+
+def _decode_error(error: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start}); save the spec as UTF-8 JSON"
+
+
+# Far above any real spec (the prod stack's is about 1 KiB); reading stops there, so a device or a runaway file
+# given as the spec (/dev/zero) cannot hang the run or exhaust its memory.
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+MAX_PASSWORD_BYTES = 64 * 1024
+
+
+def load_spec(path: str) -> Spec:
+    """Read and validate a spec file; every failure is one SpecError that names the file."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except IsADirectoryError:
+        raise SpecError(["is a directory; pass the spec JSON file"], path) from None
+    except FileNotFoundError:
+        raise SpecError(["no such file"], path) from None
+    except OSError as error:
+        raise SpecError([f"cannot read: {error.strerror or error}"], path) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([f"larger than {MAX_SPEC_BYTES // 2**20} MiB; not a topology spec"], path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SpecError([_decode_error(error)], path) from None
+    try:
+        data = json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int)
+    except json.JSONDecodeError as error:
+        raise SpecError([f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"], path) from None
+    except RecursionError:
+        raise SpecError(["JSON nested too deeply to be a topology spec"], path) from None
+    except ValueError as error:  # e.g. an integer literal longer than Python's int_max_str_digits
+        raise SpecError([f"not a usable JSON value: {' '.join(str(error).split())}"], path) from None
+    try:
+        return parse_spec(data)
+    except SpecError as error:
+        raise SpecError(error.problems, path) from None
 
 
 # ---------------------------------------------------------------------------------------------------- state
@@ -224,6 +378,9 @@ class CollectionState:
     index_params: Mapping[str, str] = field(default_factory=dict)
     load_state: str = "NotLoad"  # NotLoad | Loading | Loaded
     replica_groups: tuple[str, ...] = ()  # one entry per loaded replica
+    # False while a load is in progress and Milvus cannot say yet where its replicas go: 2.3 answers
+    # describe_replica with "failed to get channels, collection not loaded" until the load's routing is ready.
+    replicas_known: bool = True
 
     @property
     def key(self) -> str:
@@ -373,15 +530,35 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class WaitForLoad:
+    """A load already in progress (another client's, or a killed run's) that must settle before acting."""
+
+    database: str
+    name: str
+    # True: wait until Milvus can say where the replicas are; False: until the load has finished.
+    routing_only: bool
+    why: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    def describe(self) -> str:
+        return f"wait for the load of {self.key} already in progress ({self.why})"
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
     drift: tuple[Drift, ...]
     unmanaged: tuple[str, ...]
     errors: tuple[str, ...]
+    # Loads in progress to wait for before `actions` can be trusted; a run waits, observes again and re-plans.
+    waits: tuple[WaitForLoad, ...] = ()
 
     @property
     def converged(self) -> bool:
-        return not self.actions and not self.drift and not self.errors
+        return not self.actions and not self.drift and not self.errors and not self.waits
 
 
 def _groups_text(groups: Sequence[str]) -> str:
@@ -501,6 +678,7 @@ def plan(spec: Spec, state: ServerState) -> Plan:
     """Pure: what must happen for `state` to match `spec`, what may not be changed, what is left alone."""
     actions, drift, nodes = _plan_groups(spec, state)
     errors: list[str] = []
+    waits: list[WaitForLoad] = []
 
     for db in spec.databases:
         if db not in state.databases:
@@ -520,10 +698,14 @@ def plan(spec: Spec, state: ServerState) -> Plan:
             if found:
                 drift.extend(found)
                 continue
+            if have.load_state == "Loading":
+                # Its replica layout (and so whether it needs a reload or replica moves) is known once loaded;
+                # a new load with other parameters would be refused while this one runs.
+                waits.append(WaitForLoad(want.database, want.name, False, "declared here; planned once it is loaded"))
+                continue
             if have.index_type is None:
                 steps.append(CreateIndex(want))
             if have.load_state != "Loaded":
-                # Loading too: a load with the same parameters is accepted again and waits for it to finish.
                 steps.append(LoadCollection(want.database, want.name, want.replicas, want.resource_groups))
             elif len(have.replica_groups) != want.replicas:
                 steps.append(
@@ -547,7 +729,15 @@ def plan(spec: Spec, state: ServerState) -> Plan:
         f"database {d}" for d in sorted(state.databases) if d not in spec.databases and d != DEFAULT_DB
     ]
     unmanaged += [f"collection {d}.{n}" for d, n in sorted(state.collections) if (d, n) not in declared_collections]
-    return Plan(tuple(actions), tuple(drift), tuple(unmanaged), tuple(errors))
+    if any(isinstance(a, TransferNodes) for a in actions):
+        # Which nodes may move depends on where every loaded replica sits; a load whose replicas Milvus cannot
+        # place yet could lose its node. Without node moves, another client's load is left alone.
+        waits += [
+            WaitForLoad(c.database, c.name, True, "not declared here; its replicas decide which query nodes may move")
+            for key, c in sorted(state.collections.items())
+            if key not in declared_collections and not c.replicas_known
+        ]
+    return Plan(tuple(actions), tuple(drift), tuple(unmanaged), tuple(errors), tuple(waits))
 
 
 # ---------------------------------------------------------------------------------------------------- milvus I/O
@@ -568,7 +758,53 @@ class Deadline:
         return left
 
 
+def _error_chain(error: BaseException):
+    """The error and everything it was raised from or during; pymilvus raises `e from e`, so links can loop."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def _grpc_status(error: BaseException) -> tuple[str, str] | None:
+    """(status name, details) of the first gRPC error in the chain: pymilvus wraps a failed Connect in a
+    MilvusException whose own code is its CONNECT_FAILED (client/grpc_handler.py `_wait_for_channel_ready`)."""
+    for item in _error_chain(error):
+        code = getattr(item, "code", None)
+        if not callable(code):
+            continue  # MilvusException.code is an int
+        try:
+            name = getattr(code(), "name", "")
+            details = item.details() if callable(getattr(item, "details", None)) else ""
+        except Exception:  # noqa: BLE001  a half-built error must not hide the real one
+            continue
+        if name:
+            return name, " ".join(str(details or "").split())
+    return None
+
+
+def _auth_failure(error: BaseException) -> str | None:
+    """The server's reason when it refused the credentials.
+
+    Milvus' proxy answers a wrong user/password, or none, with gRPC UNAUTHENTICATED
+    (internal/proxy/authentication_interceptor.go: "auth check failure, please check username and password are
+    correct", "missing authorization in header"); pymilvus 3.0.2 re-raises it as "Fail connecting to server …
+    server unavailable" with the gRPC error as its cause, and never retries it (decorators.py IGNORE_RETRY_CODES).
+    """
+    status = _grpc_status(error)
+    if status and status[0] == "UNAUTHENTICATED":
+        return status[1] or "UNAUTHENTICATED"
+    return None
+
+
 def _is_transient(error: Exception) -> bool:
+    if _auth_failure(error) is not None:
+        return False
     text = str(error).lower()
     code = getattr(error, "code", None)
     code_name = getattr(code() if callable(code) else code, "name", "")
@@ -589,6 +825,12 @@ def with_retry(what: str, call: Callable[[], T], deadline: Deadline, sleep: Call
         except ReconcileError:
             raise
         except Exception as error:  # pymilvus raises MilvusException and raw grpc.RpcError
+            refused = _auth_failure(error)
+            if refused is not None:
+                raise ReconcileError(
+                    f"{what}: authentication failed: Milvus refused the credentials ({refused}); "
+                    "check --user and the password (--password-file or MILVUS_PASSWORD)"
+                ) from None
             if not _is_transient(error):
                 raise ReconcileError(f"{what}: {_short(error)}") from None
             if deadline.end - time.monotonic() < delay:
@@ -667,8 +909,19 @@ class Milvus:
             index_params = {k: str(v) for k, v in index.items() if k not in skip}
         load_state = dbc.get_load_state(name, timeout=self.t())["state"].name
         replicas: tuple[str, ...] = ()
+        known = True
         if load_state in ("Loaded", "Loading"):
-            replicas = tuple(sorted(r.resource_group for r in dbc.describe_replica(name, timeout=self.t())))
+            try:
+                replicas = tuple(sorted(r.resource_group for r in dbc.describe_replica(name, timeout=self.t())))
+            except Exception as error:
+                if _is_transient(error) or _auth_failure(error) is not None:
+                    raise
+                # 2.3 answers "failed to get channels, collection not loaded" while a load's routing is not
+                # ready yet; a release may also have raced this read. Which one, the load state says.
+                load_state = dbc.get_load_state(name, timeout=self.t())["state"].name
+                if load_state == "Loaded":
+                    raise
+                known = load_state != "Loading"
         return CollectionState(
             database=db,
             name=name,
@@ -679,7 +932,32 @@ class Milvus:
             index_params=index_params,
             load_state=load_state,
             replica_groups=replicas,
+            replicas_known=known,
         )
+
+    def wait_for_load(self, wait: WaitForLoad, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Poll until the load has finished (or, with routing_only, until Milvus can place its replicas)."""
+        dbc = self.client(wait.database)
+        delay = 0.5
+        while True:
+            if not dbc.has_collection(wait.name, timeout=self.t()):
+                return  # dropped meanwhile: nothing left to wait for
+            if dbc.get_load_state(wait.name, timeout=self.t())["state"].name != "Loading":
+                return
+            if wait.routing_only:
+                try:
+                    dbc.describe_replica(wait.name, timeout=self.t())
+                    return
+                except Exception as error:
+                    if _is_transient(error) or _auth_failure(error) is not None:
+                        raise
+            if self.deadline.end - time.monotonic() < delay:
+                raise ReconcileError(
+                    f"the load of {wait.key} already in progress had not finished after --timeout "
+                    f"{self.deadline.seconds:g}s (another client's load, or a killed run's; re-run once it is done)"
+                )
+            sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _transfer_node(self, source: str, target: str, count: int) -> None:
         # pymilvus 3.0 has no MilvusClient.transfer_node; the ORM call is the public way (deprecated for 3.1,
@@ -755,10 +1033,21 @@ class Milvus:
 
 
 def _read_password(path: str | None) -> str:
-    if path:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    return os.environ.get("MILVUS_PASSWORD", "")
+    if not path:
+        return os.environ.get("MILVUS_PASSWORD", "")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PASSWORD_BYTES + 1)
+    except IsADirectoryError:
+        raise ReconcileError(f"--password-file {path}: is a directory; pass the file holding the password") from None
+    except OSError as error:
+        raise ReconcileError(f"--password-file {path}: {error.strerror or error}") from None
+    if len(raw) > MAX_PASSWORD_BYTES:
+        raise ReconcileError(f"--password-file {path}: larger than {MAX_PASSWORD_BYTES // 1024} KiB; not a password file")
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise ReconcileError(f"--password-file {path}: {_decode_error(error)}") from None
 
 
 def _report(plan_: Plan) -> dict[str, Any]:
@@ -767,6 +1056,7 @@ def _report(plan_: Plan) -> dict[str, Any]:
         "drift": [d.describe() for d in plan_.drift],
         "unmanaged": list(plan_.unmanaged),
         "errors": list(plan_.errors),
+        "waits": [w.describe() for w in plan_.waits],
         "converged": plan_.converged,
     }
 
@@ -777,10 +1067,24 @@ def _exit_code(plan_: Plan) -> int:
     return 2 if plan_.drift else 0
 
 
-def run(args: argparse.Namespace, out=sys.stdout) -> int:
-    with open(args.spec, encoding="utf-8") as handle:
-        spec = parse_spec(json.load(handle))
-    password = _read_password(args.password_file)
+def _settled_plan(spec: Spec, milvus: Milvus, deadline: Deadline, say: Callable[[str], None]) -> tuple[ServerState, Plan]:
+    """Observe and plan; while the plan waits on loads in progress, wait for them and observe again.
+
+    Bounded by the run's deadline: every wait gives up at --timeout.
+    """
+    while True:
+        state = with_retry("read server state", milvus.observe, deadline)
+        result = plan(spec, state)
+        if not result.waits:
+            return state, result
+        for wait in result.waits:
+            say(f"  {wait.describe()}")
+            with_retry(f"wait for the load of {wait.key}", lambda w=wait: milvus.wait_for_load(w), deadline)
+
+
+def run(args: argparse.Namespace, out=sys.stdout, spec: Spec | None = None, password: str | None = None) -> int:
+    spec = spec if spec is not None else load_spec(args.spec)
+    password = password if password is not None else _read_password(args.password_file)
     token = f"{args.user}:{password}" if password else ""
     deadline = Deadline(args.timeout)
     say = (lambda *_: None) if args.json else (lambda text: print(text, file=out, flush=True))
@@ -788,8 +1092,11 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
     milvus = with_retry(f"connect to {args.uri}", lambda: Milvus(args.uri, token, deadline), deadline)
     try:
         with_retry(f"connect to {args.uri}", lambda: milvus.client(), deadline)
-        state = with_retry("read server state", milvus.observe, deadline)
-        first = plan(spec, state)
+        if args.dry_run:
+            state = with_retry("read server state", milvus.observe, deadline)
+            first = plan(spec, state)
+        else:
+            state, first = _settled_plan(spec, milvus, deadline, say)
         say(f"Milvus {'.'.join(map(str, state.version))} at {args.uri}")
         for name in first.unmanaged:
             say(f"  unmanaged (left alone): {name}")
@@ -805,11 +1112,13 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
                 print(f"error: {first.errors[0]}", file=sys.stderr)
             return 1
         if args.dry_run or not first.actions:
+            for wait in first.waits:
+                say(f"  would {wait.describe()}")
             for action in first.actions:
                 say(f"  would: {action.describe()}")
             if first.converged:
                 say("converged: nothing to do")
-            elif first.actions:
+            elif first.actions or first.waits:
                 say(f"dry run: {len(first.actions)} action(s), nothing changed")
             else:
                 say(f"not converged: {len(first.drift)} drift item(s) the reconciler may not fix")
@@ -819,7 +1128,7 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
         for action in first.actions:
             say(f"  apply: {action.describe()}")
             with_retry(action.describe(), lambda a=action: milvus.apply(a), deadline)
-        final = plan(spec, with_retry("read server state", milvus.observe, deadline))
+        _, final = _settled_plan(spec, milvus, deadline, say)
         say(
             f"converged after {len(first.actions)} action(s)"
             if final.converged
@@ -836,8 +1145,34 @@ def run(args: argparse.Namespace, out=sys.stdout) -> int:
         milvus.close()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 1: its own exit 2 would read as drift to the Job."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {' '.join(message.split())} (see --help)", file=sys.stderr)
+        raise SystemExit(1)
+
+
+# A day: far beyond any load the Job waits for (components/milvus_topology.py gives it 1200 s), and small
+# enough to be a gRPC deadline.
+MAX_TIMEOUT_SECONDS = 86400.0
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        # nan and inf would make every deadline check pass: the run would retry forever.
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds in (0, {MAX_TIMEOUT_SECONDS:g}], got {text!r}"
+        )
+    return seconds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = _Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--uri", required=True, help="Milvus proxy, e.g. http://milvus:19530")
     parser.add_argument("--user", default="root")
     parser.add_argument("--password-file", help="file holding the password (else env MILVUS_PASSWORD)")
@@ -845,21 +1180,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the planned actions, change nothing")
     parser.add_argument("--json", action="store_true", help="print {actions, drift, unmanaged, converged}")
     parser.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds for the whole run, retries and loads included"
+        "--timeout", type=_timeout, default=600.0, help="seconds for the whole run, retries and loads included"
     )
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help exits 0; usage errors already printed their line
+        return int(stop.code or 0)
+    try:
+        # Fail on a bad spec or password file before importing pymilvus or touching the network.
+        spec = load_spec(args.spec)
+        password = _read_password(args.password_file)
+    except (SpecError, ReconcileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     import pymilvus  # noqa: F401  (imported first: its logging setup must not undo ours)
 
     # pymilvus logs every failed RPC with a traceback; the reconciler reports errors itself, in one line.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     try:
-        return run(args)
-    except SpecError as error:
-        print(f"error: invalid spec {args.spec}: {error}", file=sys.stderr)
-    except ReconcileError as error:
+        return run(args, spec=spec, password=password)
+    except (SpecError, ReconcileError) as error:
         print(f"error: {error}", file=sys.stderr)
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001  the contract is one line, never a traceback
+        print(f"error: unexpected {type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr)
     return 1
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 LOCK_PATH = Path("/tmp/milvus-eks-milvus.lock")
 START_TIMEOUT_S = 90.0
 LOCK_TIMEOUT_S = 900.0
-# Milvus 2.3.5's default root password; the server runs with authorization off, so it is accepted but not needed.
+# Milvus 2.3.5's default root user and password; with authorization off they are accepted but not needed.
 ROOT_USER = "root"
 ROOT_PASSWORD = "Milvus"
 
@@ -121,7 +121,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _grpc_ready(uri: str, token: str = "") -> bool:
+def _grpc_ready(uri: str, token: str) -> bool:
     # /healthz turns OK slightly before the proxy accepts every RPC; one real call settles it.
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
@@ -154,9 +154,11 @@ def _wait_until_ready(server, endpoint: MilvusEndpoint, timeout_s: float) -> Non
 
 
 @contextlib.contextmanager
-def running_milvus(timeout_s: float = START_TIMEOUT_S, authorization: bool = False) -> Iterator[MilvusEndpoint]:
+def running_milvus(timeout_s: float = START_TIMEOUT_S, *, authorization: bool = False) -> Iterator[MilvusEndpoint]:
     """Start one Milvus standalone in a fresh temp dir; stop it and delete the dir (≈520 MB) afterwards.
-    With `authorization`, every call needs the root credential (user root, password Milvus at first start)."""
+
+    `authorization` turns on user authentication (user ROOT_USER, password ROOT_PASSWORD).
+    """
     from milvus import MilvusServer
 
     with host_lock() as lock:
@@ -166,12 +168,12 @@ def running_milvus(timeout_s: float = START_TIMEOUT_S, authorization: bool = Fal
         try:
             proxy_port = free_port()
             server = MilvusServer(proxy_port=proxy_port, wait_for_started=False)
+            # The milvus package's config template key for common.security.authorizationEnabled.
+            server.config.set("authorization_enabled", authorization)
             # set_base_dir points config, logs, etcd, rocksmq and local storage under base_dir and the
             # binaries are unpacked to base_dir/bin; without it all of that lands in ~/.milvus.io.
             server.set_base_dir(str(base_dir))
             server.webservice_port = free_port()
-            if authorization:
-                server.config.set("authorization_enabled", True)
             server.start()
             _record(lock, f"{server.server_proc.pid} {base_dir}")
             # start() re-resolves webservice_port (scanning upwards if taken), so read it back afterwards.

@@ -2,8 +2,8 @@
 `tools.rotate_root_password` (then the reconciler with the new and the old credential), and the reconciler after a
 restore (restored collections are adopted, never dropped).
 
-The module runs its own server (authorization on). The file sorts before the other integration modules, so it
-runs before the session's server starts: one Milvus per host.
+The module's server has authentication on (tests/integration/conftest.py `auth_milvus_server`); each test that
+rotates puts the first-boot password back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pymilvus import DataType, MilvusClient
 
-from tests.integration.milvus_server import MilvusEndpoint, running_milvus
+from tests.integration.milvus_server import MilvusEndpoint
 from tools.rotate_root_password import PasswordFile, rotate
 
 pytestmark = pytest.mark.milvus
@@ -29,9 +29,8 @@ DIM = 8
 
 
 @pytest.fixture(scope="module")
-def auth_server() -> Iterator[MilvusEndpoint]:
-    with running_milvus(authorization=True) as endpoint:
-        yield endpoint
+def auth_server(auth_milvus_server: MilvusEndpoint) -> MilvusEndpoint:
+    return auth_milvus_server
 
 
 def _env() -> dict[str, str]:

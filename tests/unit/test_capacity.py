@@ -7,12 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from components.workloads import capacity_report, inventory, surge
+from render import bundle as rendered
+from render.workloads import surge, workloads
 from stacks import capacity, sizing
 from stacks.capacity import Container, LimitDefaults, Workload
 from stacks.config import StackConfigError
 from stacks.quantity import GIB, MIB
-from tests.conftest import as_engine_config, stack_document
+from tests.conftest import STACKS, as_engine_config, stack_document
 from tests.unit.test_milvus_values import settings_for
 from tools.offline import run_program
 
@@ -55,7 +56,7 @@ def test_surge_follows_kubernetes_defaults(strategy, replicas, expected):
     assert surge(strategy, replicas) == expected
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_the_plans_fit_and_leave_the_configured_headroom(stack: str):
     s = settings_for(stack)
     report = capacity_report(s, sizing.plan(s))
@@ -70,7 +71,9 @@ def test_the_plans_fit_and_leave_the_configured_headroom(stack: str):
 
 def test_every_pod_has_a_priority_class_and_a_pool():
     s = settings_for("prod")
-    for w in inventory(s, sizing.plan(s)):
+    pods = [w for w in inventory(s, sizing.plan(s)) if w.kind != "Service"]
+    assert pods
+    for w in pods:
         assert w.priority_class, w.name
         assert (w.pool is None) == (w.kind == "DaemonSet"), w.name
 
@@ -78,13 +81,21 @@ def test_every_pod_has_a_priority_class_and_a_pool():
 def test_pulsar_parts_are_counted_when_chosen():
     s = settings_for("dev", {"messageQueue": "pulsar"})
     names = {w.name for w in inventory(s, sizing.plan(s))}
-    assert {"milvus-pulsarv3-bookkeeper", "milvus-pulsarv3-broker", "milvus-pulsarv3-zookeeper"} <= names
+    assert {"milvus-pulsarv3-bookie", "milvus-pulsarv3-broker", "milvus-pulsarv3-zookeeper"} <= names
     report = capacity_report(s, sizing.plan(s))
     assert report.quota("milvus").usage.planned["requests.storage"] == (30 + 3 * 20 + 3 * 300) * GIB
 
 
+def capacity_report(settings, plan):
+    return rendered.build(settings, plan).capacity
+
+
+def inventory(settings, plan):
+    return workloads([o.obj for o in rendered.build(settings, plan).objects if not o.crd], {})
+
+
 def _shrink_pool(c):
-    c["milvus-eks:nodePools"]["milvus"].update(minSize=2, maxSize=2)
+    c["milvus-eks:nodePools"]["milvus"].update(minSize=1, maxSize=1)
 
 
 def _raise_replicas(c):
@@ -96,9 +107,9 @@ def _pin_small(c):
 
 
 @pytest.mark.parametrize("mutate,path,numbers", [
-    (_shrink_pool, "nodePools.milvus.maxSize", ("2 × m6id.2xlarge", "15.82 CPU")),
-    (_raise_replicas, "nodePools.milvus.maxSize", ("47.46 CPU",)),
-    (_pin_small, "quotas.pinned.milvus.requestsCpu", ("at 1 CPU", "22.42 CPU", "22420m")),
+    (_shrink_pool, "nodePools.milvus.maxSize", ("1 × m6id.2xlarge", "9.5 CPU", "7.91 CPU")),
+    (_raise_replicas, "nodePools.milvus.maxSize", ("52.82 CPU", "4 × m6id.2xlarge")),
+    (_pin_small, "quotas.pinned.milvus.requestsCpu", ("at 1 CPU", "9.35 CPU", "9350m")),
 ])
 def test_a_broken_chain_stops_the_program_naming_the_key(mutate, path, numbers):
     config = stack_document("dev")

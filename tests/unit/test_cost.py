@@ -10,7 +10,7 @@ from reports.cost import (
     Inventory,
     NodeGroupItem,
     estimate,
-    helm_volume_claims,
+    volume_claims,
     inventory_from_resources,
 )
 from reports.pricing import HOURS_PER_MONTH, PriceNotFound, load_price_table
@@ -71,17 +71,24 @@ def test_unpriced_instance_type_raises_instead_of_guessing():
         estimate(inventory, PRICES)
 
 
-def test_helm_volume_claims_count_replicas_and_skip_disabled_blocks():
-    values = {
-        "etcd": {"replicaCount": 3.0, "persistence": {"enabled": True, "size": "10Gi"}},
-        "woodpecker": {"enabled": False, "persistence": {"size": "30Gi"}},
-        "prometheus": {"prometheusSpec": {"replicas": 2, "storageSpec": {"volumeClaimTemplate": {
-            "spec": {"resources": {"requests": {"storage": "200Gi"}}}}}}},
-        "grafana": {"persistence": {"enabled": False, "size": "10Gi"}},
-    }
-    claims = {c.source: (c.size_gib, c.count) for c in helm_volume_claims("r", values)}
-    assert claims == {"helm r: etcd.persistence": (10.0, 3),
-                      "helm r: prometheus.prometheusSpec.storageSpec.volumeClaimTemplate": (200.0, 2)}
+def test_volume_claims_count_replicas_and_claims():
+    statefulset = {"kind": "StatefulSet", "metadata": {"name": "etcd", "namespace": "milvus"},
+                   "spec": {"replicas": 3, "volumeClaimTemplates": [
+                       {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "10Gi"}}}}]}}
+    claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "grafana", "namespace": "monitoring"},
+             "spec": {"resources": {"requests": {"storage": "5Gi"}}}}
+    found = {c.source: (c.size_gib, c.count) for obj in (statefulset, claim, {"kind": "Deployment"})
+             for c in volume_claims(obj)}
+    assert found == {"statefulset milvus/etcd: data": (10.0, 3), "pvc monitoring/grafana": (5.0, 1)}
+
+
+def test_the_plans_volumes_are_the_rendered_claims(graph: Graph):
+    bundle = graph.program["bundle"]
+    inventory = inventory_from_resources(graph.resources, "us-west-2",
+                                         objects=[*(o.obj for o in bundle.objects), *bundle.operated])
+    sources = {v.source for v in inventory.volumes}
+    assert "statefulset milvus/milvus-etcd: data" in sources
+    assert any(s.startswith("statefulset monitoring/prometheus-") for s in sources)
 
 
 def test_graph_inventory_matches_the_stack_file(graph: Graph):

@@ -11,7 +11,7 @@ from components import outputs
 from render.naming import POOL_LABEL
 from render.user_data import render_nvme_user_data
 from stacks.catalog import load_catalog
-from tests.conftest import stack_document
+from tests.conftest import STACKS, stack_document
 from tests.golden_files import assert_golden
 from tools.offline import Graph
 
@@ -149,7 +149,7 @@ def test_outputs_are_the_documented_constants_and_kubeconfig_is_secret(graph: Gr
     assert set(graph.outputs[outputs.NODE_POOLS]) == set(_pools(graph.stack))
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_storage_class_is_default_gp3(stack):
     from tests.conftest import graph_for
     sc = graph_for(stack).one("kubernetes:storage.k8s.io/v1:StorageClass")

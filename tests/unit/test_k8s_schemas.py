@@ -1,5 +1,5 @@
 """Every Kubernetes object the program writes itself passes the real OpenAPI schemas (kubernetes-validate, strict)
-of the cluster's Kubernetes version. Objects rendered by Helm charts are the charts' business and are not here."""
+of the cluster's Kubernetes version. The objects the vendored charts render are validated in test_validate.py."""
 
 from __future__ import annotations
 
@@ -11,28 +11,16 @@ from kubernetes_validate import utils as kv_utils
 from packaging.version import Version
 
 from render import milvus_values as mv
+from render.validate import schema_version
 from stacks.settings import Settings
 from tests.unit.test_milvus_values import settings_for
+from tests.conftest import STACKS
 from tools.offline import Graph
 
 SKIPPED = {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"}
-# Prometheus Operator custom resources have no schema in kubernetes-validate (their CRDs ship with the
-# kube-prometheus-stack chart); tests/unit/test_monitoring_component.py checks their shape and promtool their rules.
+# Prometheus Operator custom resources have no schema in kubernetes-validate; test_validate.py checks them against the
+# CRDs the vendored kube-prometheus-stack ships, and promtool checks their rules.
 CUSTOM_RESOURCE_GROUPS = ("kubernetes:monitoring.coreos.com/",)
-
-
-def schema_version(kubernetes_version: str) -> str:
-    """The packaged schema set to validate against: the cluster's minor if kubernetes-validate ships it, else the
-    nearest newer one (a newer API server still serves every stable field an older one did, so an object valid
-    for the newer schema and using only GA APIs is what the older cluster accepts too). Fails if only older
-    schemas exist: validating against an older API could pass fields the cluster rejects."""
-    wanted = Version(kubernetes_version)
-    candidates = sorted({Version(v) for v in kv_utils.all_versions()})
-    for candidate in candidates:
-        if (candidate.major, candidate.minor) >= (wanted.major, wanted.minor):
-            return str(candidate)
-    raise LookupError(f"kubernetes-validate has no schemas for Kubernetes >= {kubernetes_version} "
-                      f"(newest {candidates[-1]}); upgrade kubernetes-validate")
 
 
 def _ints(value: Any) -> Any:
@@ -76,7 +64,7 @@ def test_every_kubernetes_object_in_the_graph_is_valid(graph: Graph):
         _validate(_ints(resource.inputs), version)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_pure_manifests_are_valid_with_every_option(stack: str):
     s = settings_for(stack, {"service": {"type": "ClusterIP", "allowedNamespaces": ["apps", "batch"],
                                          "allowedCidrs": ["10.0.0.0/8", "192.168.0.0/16"]}})

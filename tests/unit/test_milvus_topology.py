@@ -9,8 +9,9 @@ import pytest
 from components import milvus_topology as mt
 from components import outputs
 from render.naming import POOL_LABEL
+from stacks.quantity import parse_quantity
 from stacks import sizing
-from tests.conftest import as_engine_config, stack_document
+from tests.conftest import STACKS, as_engine_config, stack_document
 from tests.unit.test_k8s_schemas import _validate
 from tests.unit.test_milvus_values import settings_for
 from tools.offline import Graph, run_program
@@ -125,7 +126,7 @@ def test_hash_covers_script_and_spec():
     assert mt.content_hash("{}", "a") != mt.content_hash("{ }", "a")
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_pure_manifests_pass_the_kubernetes_schema(stack: str):
     s = settings_for(stack)
     spec_json = json.dumps(mt.render_spec(s, sizing.plan(s)))
@@ -172,6 +173,6 @@ def test_the_query_node_limit_the_plan_assumes_is_the_one_the_chart_gets(graph: 
     s = settings_for(graph.stack)
     plan = sizing.plan(s)
     limits = graph.one(RELEASE, "milvus-release").inputs["values"]["queryNode"]["resources"]["limits"]
-    assert limits["memory"] == f"{plan.query_node.memory_limit_bytes // 2**20}Mi"
+    assert parse_quantity(limits["memory"]) == plan.query_node.memory_limit_bytes
     disk_gib = int(limits["ephemeral-storage"].removesuffix("Gi"))
     assert plan.query_node.local_disk_bytes == int(disk_gib * 2**30 * sizing.MAX_DISK_USAGE)

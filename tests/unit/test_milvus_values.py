@@ -20,7 +20,7 @@ from stacks.catalog import load_catalog
 from stacks.quantity import GIB, MIB, parse_quantity
 from stacks.settings import Settings
 from stacks.validation import load_settings
-from tests.conftest import stack_document
+from tests.conftest import STACKS, stack_document
 from tests.golden_files import assert_golden
 
 KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "render" / "data" / "milvus_chart_keys.txt")
@@ -53,7 +53,7 @@ def values_for(settings: Settings, **overrides: Any) -> dict:
     return mv.render_milvus_values(settings, **kwargs)
 
 
-@pytest.fixture(params=["dev", "prod"])
+@pytest.fixture(params=STACKS)
 def stack(request) -> str:
     return request.param
 
@@ -267,7 +267,8 @@ def test_configured_query_node_resources_win():
 
 
 def test_non_nvme_query_pool_sizes_disk_from_the_root_volume_and_skips_mmap():
-    s = settings_for("dev", pools={"milvus": {"instanceTypes": ["m7i.2xlarge"], "nvme": False, "rootVolumeGb": 100}})
+    s = settings_for("dev", {"components": {}},  # the query node sized from its node, not dev's pin
+                     pools={"milvus": {"instanceTypes": ["m7i.2xlarge"], "nvme": False, "rootVolumeGb": 100}})
     r = mv.query_node_resources(s)
     assert r["limits"]["ephemeral-storage"] == f"{(int(100 * GIB * Decimal('0.85')) - 30 * GIB) // GIB}Gi"
     assert yaml.safe_load(values_for(s)["extraConfigFiles"]["user.yaml"])["queryNode"]["mmap"] == {

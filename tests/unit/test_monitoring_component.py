@@ -8,6 +8,7 @@ from components import outputs
 from render.chart_keys import load_key_paths, unknown_keys
 from render.monitoring_values import (
     DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, effective_selector, selects)
+from render.charts import ROOT
 from render.naming import POOL_LABEL
 from tools.offline import Graph, read_config, run_program, stack_file
 
@@ -21,7 +22,9 @@ def _kps(graph: Graph):
 
 def test_chart_is_pinned_and_placed_on_the_monitoring_pool(graph: Graph):
     release = _kps(graph)
-    assert release.inputs["chart"] == "kube-prometheus-stack" and release.inputs["version"] == "88.5.3"
+    assert release.inputs["chart"] == "charts/kube-prometheus-stack-88.5.3.tgz"
+    assert (ROOT / release.inputs["chart"]).is_file()
+    assert "version" not in release.inputs and "repositoryOpts" not in release.inputs
     values = release.inputs["values"]
     pool = "monitoring" if graph.stack == "prod" else "system"
     for path in (values["prometheus"]["prometheusSpec"], values["alertmanager"]["alertmanagerSpec"],

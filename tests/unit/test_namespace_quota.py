@@ -1,5 +1,5 @@
-"""The ResourceQuota of each guarded namespace equals an independent recount of what the graph will run, read
-from the registered Helm values, Job and node groups (not through components/workloads.py), plus surge and
+"""The ResourceQuota of each guarded namespace equals an independent recount of what the cluster will run, read
+from the rendered objects of the bundle (not through render/workloads.py or stacks/capacity.py), plus surge and
 headroom; the post-renderer gives the chart's pods their PriorityClass."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import yaml
 from render import helm_postrender
 from stacks.quantity import parse_quantity
 from tests.unit.test_milvus_values import settings_for
-from tools.offline import Graph
+from tools.offline import ROOT, Graph
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
@@ -47,51 +47,47 @@ class Counter:
         self.total["pods"] += count
 
 
+def _surge(spec: dict) -> int:
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return 0
+    value = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+    replicas = int(spec.get("replicas", 1))
+    return -(-replicas * int(value[:-1]) // 100) if isinstance(value, str) else int(value)
+
+
 def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
-    s = settings_for(graph.stack)
+    """Recounted here from the rendered objects (and the operator's StatefulSets), with this file's own arithmetic."""
+    bundle = graph.program["bundle"]
     limit_range = next(r for r in graph.of_type(LIMITS) if r.inputs["metadata"]["namespace"] == namespace)
     spec = limit_range.inputs["spec"]["limits"][0]
     c = Counter(spec["defaultRequest"], spec["default"])
     lbs = nodeports = 0
-    if namespace == s.milvus.namespace:
-        v = graph.one(RELEASE, "milvus-release").inputs["values"]
-        groups = max(1, len(v.get("replicaResourceGroups", [])))
-        for comp in ("mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode"):
-            n = int(v[comp]["replicas"])
-            deployments = groups if comp in ("queryNode", "streamingNode") else 1
-            rolling = (v[comp].get("strategy") or {}).get("rollingUpdate") or {}
-            extra = int(rolling.get("maxSurge", 0)) if comp != "mixCoordinator" or v[comp].get("strategy") else 0
-            c.pod([v[comp]["resources"]], (n + extra) * deployments)
-        etcd = v["etcd"]
-        c.pod([etcd["resources"]], int(etcd["replicaCount"]))
-        c.total["pvcs"] += int(etcd["replicaCount"])
-        c.total["storage"] += _q(etcd["persistence"]["size"]) * int(etcd["replicaCount"])
-        job = graph.one("kubernetes:batch/v1:Job")
-        c.pod([x.get("resources", {}) for x in job.inputs["spec"]["template"]["spec"]["containers"]], 1)
-        for cronjob in graph.of_type("kubernetes:batch/v1:CronJob"):
-            # One backup pod at a time (Forbid) plus a restore Job with the same container resources.
-            pod = cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-            c.pod([x.get("resources", {}) for x in pod["containers"]], 2)
-        if v["service"]["type"] == "LoadBalancer":
-            lbs, nodeports = 1, 2  # milvus + metrics ports
-    else:
-        v = graph.one(RELEASE, "monitoring-kps").inputs["values"]
-        op, prom = v["prometheusOperator"], v["prometheus"]["prometheusSpec"]
-        am, gr, ksm = v["alertmanager"]["alertmanagerSpec"], v["grafana"], v["kube-state-metrics"]
-        reload = op["prometheusConfigReloader"]["resources"]
-        c.pod([op["resources"]], 2)  # 1 + 25% surge
-        c.pod([prom["resources"], reload], int(prom["replicas"]), [reload])
-        c.pod([am["resources"], reload], 1, [reload])
-        persistent = gr["persistence"]["enabled"]
-        c.pod([gr["resources"], gr["sidecar"]["resources"], gr["sidecar"]["resources"]], 2,
-              [gr["initChownData"]["resources"]] if persistent else [])
-        c.pod([ksm["resources"]], 2)
-        nodes = sum(int(ng.inputs["scalingConfig"]["maxSize"]) for ng in graph.of_type("aws:eks/nodeGroup:NodeGroup"))
-        c.pod([v["prometheus-node-exporter"]["resources"]], nodes)
-        c.pod([op["admissionWebhooks"]["patch"]["resources"]], 1)
-        size = _q(prom["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"])
-        c.total["pvcs"] += int(prom["replicas"]) + (1 if persistent else 0)
-        c.total["storage"] += size * int(prom["replicas"]) + (_q(gr["persistence"]["size"]) if persistent else 0)
+    nodes = sum(int(ng.inputs["scalingConfig"]["maxSize"]) for ng in graph.of_type("aws:eks/nodeGroup:NodeGroup"))
+    objects = [o.obj for o in bundle.objects if not o.crd] + list(bundle.operated)
+    for obj in objects:
+        if obj["metadata"].get("namespace") != namespace:
+            continue
+        kind, spec_ = obj["kind"], obj.get("spec") or {}
+        if kind == "Service" and spec_.get("type") in ("LoadBalancer", "NodePort"):
+            lbs += spec_["type"] == "LoadBalancer"
+            nodeports += len(spec_.get("ports") or [])
+        if kind == "PersistentVolumeClaim":
+            c.total["pvcs"] += 1
+            c.total["storage"] += _q(spec_["resources"]["requests"]["storage"])
+        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
+            continue
+        if "test" in (obj["metadata"].get("annotations") or {}).get("helm.sh/hook", ""):
+            continue
+        # A CronJob runs one Job at a time here (concurrencyPolicy Forbid): one pod of its template.
+        pod = (spec_["jobTemplate"]["spec"] if kind == "CronJob" else spec_)["template"]["spec"]
+        count = {"Deployment": int(spec_.get("replicas", 1)) + _surge(spec_), "StatefulSet": int(spec_.get("replicas", 1)),
+                 "DaemonSet": nodes, "Job": 1, "CronJob": 1}[kind]
+        c.pod([x.get("resources", {}) for x in pod["containers"]], count,
+              [x.get("resources", {}) for x in pod.get("initContainers") or []])
+        for claim in spec_.get("volumeClaimTemplates") or []:
+            c.total["pvcs"] += int(spec_.get("replicas", 1))
+            c.total["storage"] += _q(claim["spec"]["resources"]["requests"]["storage"]) * int(spec_.get("replicas", 1))
     return {**{k: v for k, v in c.total.items() if "." in k}, "pods": c.total["pods"],
             "persistentvolumeclaims": c.total["pvcs"], "requests.storage": c.total["storage"],
             "services.loadbalancers": Decimal(lbs), "services.nodeports": Decimal(nodeports)}
@@ -130,7 +126,10 @@ def test_releases_wait_for_the_priority_classes_and_use_them(graph: Graph):
     classes = {r.inputs["metadata"]["name"] for r in graph.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
     assert classes == set(helm_postrender.PRIORITY_VALUES)
     milvus = graph.one(RELEASE, "milvus-release")
-    assert Path(milvus.inputs["postrender"]).resolve() == Path(helm_postrender.__file__).resolve()
+    # Relative to the project root (where Pulumi runs the provider and so Helm): the same input on every machine.
+    assert milvus.inputs["postrender"] == "render/helm_postrender.py"
+    assert (Path(__file__).resolve().parents[2] / milvus.inputs["postrender"]).resolve() == \
+        Path(helm_postrender.__file__).resolve()
     assert milvus.inputs["values"]["etcd"]["priorityClassName"] in classes
     kps = graph.one(RELEASE, "monitoring-kps").inputs["values"]
     for block in (kps["prometheus"]["prometheusSpec"], kps["alertmanager"]["alertmanagerSpec"], kps["grafana"],

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import graph_for, stack_document
+from tests.conftest import STACKS, graph_for, stack_document
 from tools import plan as plan_command
 
 SECRET_MARKERS = ("mock-password",)
 """What the mocks return for generated passwords: must never reach a written file."""
 
 
-@pytest.fixture(scope="module", params=("dev", "prod"))
+@pytest.fixture(scope="module", params=STACKS)
 def planned(request, tmp_path_factory) -> tuple[str, Path, str]:
     out = tmp_path_factory.mktemp(f"plan-{request.param}")
     result = plan_command.build(request.param, graph=graph_for(request.param))
@@ -58,12 +58,19 @@ def test_artifacts_cover_helm_manifests_plan_and_diagram(planned):
         name = release.inputs.get("name") or release.name
         values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text())
         assert values == plan_command.normalize(release.inputs["values"])
-    manifests = [r for r in graph.resources if plan_command._is_manifest(r)]
-    files = sorted((out / "manifests").glob("*.yaml"))
-    assert len(files) == len(manifests) > 0
+    bundle = graph.program["bundle"]
+    files = sorted((out / "manifests").glob("*/*.yaml"))
+    assert len(files) == len(bundle.objects) > 0
+    assert {p.parent.name for p in files} == set(bundle.counts())
     for path in files:
         obj = yaml.safe_load(path.read_text())
         assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"]
+    objects = json.loads((out / "objects.json").read_text())["objects"]
+    assert len(objects) == len(bundle.objects)
+    assert {o["source"] for o in objects} == set(bundle.counts())
+    secrets = [o["object"] for o in objects if o["object"]["kind"] == "Secret"]
+    assert secrets and all(set((s.get("stringData") or {}).values()) <= {plan_command.SECRET} and
+                           set((s.get("data") or {}).values()) <= {plan_command.SECRET} for s in secrets)
 
     diagram = (out / "topology.mmd").read_text()
     assert diagram.startswith("flowchart")

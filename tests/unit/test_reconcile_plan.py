@@ -1,6 +1,7 @@
 """The reconciler's pure planner: spec + observed server state -> actions, drift, unmanaged, errors."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -23,6 +24,7 @@ from topology.reconcile import (
     TransferNodes,
     TransferReplica,
     UpdateResourceGroup,
+    WaitForLoad,
     parse_spec,
     parse_version,
     plan,
@@ -182,13 +184,44 @@ def test_resumes_a_collection_created_before_a_kill():
     assert [type(a) for a in result.actions] == [CreateIndex, LoadCollection]
 
 
-def test_a_collection_still_loading_is_loaded_again_with_its_layout():
+@pytest.mark.parametrize("known", [True, False])
+def test_a_declared_collection_still_loading_is_waited_for_then_planned(known):
+    # A killed run's load goes on in the server; its replica layout is only readable once it is done.
     state = server(
         groups={DEFAULT_RG: 0, "rg-a": 2},
         databases=("default", "search"),
-        collections=[docs_state(load_state="Loading", replica_groups=())],
+        collections=[docs_state(load_state="Loading", replica_groups=(), replicas_known=known)],
     )
-    assert plan(parse_spec(BASE), state).actions == (LoadCollection("search", "docs", 1, ("rg-a",)),)
+    result = plan(parse_spec(BASE), state)
+    assert result.actions == () and not result.errors
+    assert result.waits == (WaitForLoad("search", "docs", False, result.waits[0].why),)
+    assert not result.converged
+    loaded = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"), collections=[docs_state()])
+    assert plan(parse_spec(BASE), loaded).converged
+
+
+def test_another_clients_load_is_left_alone_when_no_node_moves():
+    other = docs_state(database="default", name="theirs", load_state="Loading", replica_groups=(),
+                       replicas_known=False)
+    state = server(groups={DEFAULT_RG: 1, "rg-a": 2}, databases=("default", "search"), collections=[docs_state(), other])
+    result = plan(parse_spec(BASE), state)
+    assert result.waits == () and result.converged
+    assert "collection default.theirs" in result.unmanaged
+
+
+def test_another_clients_load_is_waited_for_before_moving_nodes():
+    # Where its replicas will sit decides which nodes may move: plan nothing on a guess.
+    other = docs_state(database="default", name="theirs", load_state="Loading", replica_groups=(),
+                       replicas_known=False)
+    state = server(groups={DEFAULT_RG: 2}, databases=("default", "search"), collections=[other])
+    result = plan(parse_spec(BASE), state)
+    assert TransferNodes(DEFAULT_RG, "rg-a", 2) in result.actions  # a guess that would strand its replica
+    assert [(w.key, w.routing_only) for w in result.waits] == [("default.theirs", True)]
+    # Once Milvus places it, its replica keeps its node: one node moves instead of two.
+    placed = replace(other, replicas_known=True, replica_groups=(DEFAULT_RG,))
+    result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 2}, databases=("default", "search"), collections=[placed]))
+    assert result.waits == ()
+    assert TransferNodes(DEFAULT_RG, "rg-a", 1) in result.actions
 
 
 def test_group_change_of_a_loaded_collection_transfers_replicas_without_release():
@@ -330,3 +363,58 @@ def test_node_moves_never_leave_a_loaded_replica_without_a_node(nodes, have, loa
         needed = max([0] + [1 for g in loaded if g == group])
         assert after[group] >= min(needed, {DEFAULT_RG: 2, "rg-a": have}[group])
     assert all(n >= 0 for n in after.values())
+
+
+class _GrpcError(Exception):
+    """The shape of grpc.RpcError as pymilvus chains it: code() and details() methods."""
+
+    def __init__(self, name: str, details: str):
+        super().__init__(details)
+        self._name, self._details = name, details
+
+    def code(self):
+        return type("StatusCode", (), {"name": self._name})()
+
+    def details(self) -> str:
+        return self._details
+
+
+def _connect_failure(cause: Exception) -> Exception:
+    # pymilvus 3.0.2 client/grpc_handler.py `_wait_for_channel_ready`: the Connect RPC's error becomes the cause of
+    # a MilvusException that reads like an unreachable server; its error_handler then re-raises `e from e`.
+    error = ConnectionError("Fail connecting to server on 127.0.0.1:19530, illegal connection params or server unavailable")
+    error.__context__ = cause
+    error.__cause__ = error  # the loop `raise e from e` leaves behind
+    return error
+
+
+def test_a_refused_password_is_not_retried_and_says_authentication_failed():
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise _connect_failure(
+            _GrpcError("UNAUTHENTICATED", "auth check failure, please check username and password are correct")
+        )
+
+    with pytest.raises(ReconcileError) as caught:
+        with_retry("connect to http://milvus:19530", refused, Deadline(600), sleep=lambda s: pytest.fail("retried"))
+    assert calls == [1]
+    assert str(caught.value) == (
+        "connect to http://milvus:19530: authentication failed: Milvus refused the credentials (auth check failure, "
+        "please check username and password are correct); check --user and the password (--password-file or "
+        "MILVUS_PASSWORD)"
+    )
+
+
+def test_an_unreachable_server_with_the_same_words_is_still_retried():
+    attempts = []
+
+    def unreachable():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _connect_failure(_GrpcError("UNAVAILABLE", "failed to connect to all addresses"))
+        return "ok"
+
+    assert with_retry("connect", unreachable, Deadline(600), sleep=lambda s: None) == "ok"
+    assert len(attempts) == 3

@@ -105,7 +105,7 @@ MUTATIONS = [
     ("missing-pools", _delete("milvus-eks:nodePools"), "nodePools", ["required"]),
     # The sizing planner (stacks/sizing.py).
     ("plan-exceeds-pool", _set("topology.collections.0.vectors", 100_000_000), "nodePools.milvus.maxSize",
-     ["query nodes", "maxSize is 6", "raise it to"]),
+     ["query nodes", "maxSize is 4", "raise it to"]),
     ("too-many-shards", _set("topology.collections.0.shards", 17), "topology.collections[0].shards",
      ["17 shards", "maxShardNum 16"]),
     ("hnsw-m-out-of-range", _set("topology.collections.0.index.params.M", 1), "topology.collections[0].index.params",
