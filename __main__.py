@@ -13,10 +13,11 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace_quota import NamespaceQuota, NamespaceQuotaArgs, PriorityClasses
 from render.naming import PROJECT, Namer
 from components.network import Network, NetworkArgs, choose_zones
+from components.node_addons import NodeAddons, NodeAddonsArgs
 from components.node_pool import NodePool, NodePoolArgs
 from render import bundle as rendered
 from stacks import sizing
-from stacks.config import load_from_pulumi
+from stacks.config import aws_provider_args, load_from_pulumi
 
 settings = load_from_pulumi()
 plan = sizing.plan(settings)
@@ -25,8 +26,8 @@ plan = sizing.plan(settings)
 bundle = rendered.require(settings, plan)
 namer = Namer(pulumi.get_stack())
 
-aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": {"ManagedBy": "pulumi",
-                                                                                   "Project": PROJECT}})
+aws_provider = aws.Provider("aws", **aws_provider_args(settings),
+                            default_tags={"tags": {"ManagedBy": "pulumi", "Project": PROJECT}})
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider)).names
 
@@ -34,14 +35,18 @@ network = Network("network", NetworkArgs(settings.network, choose_zones(zones, s
                   aws_opts)
 cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region, network.private_subnet_ids,
                                                network.public_subnet_ids, namer), aws_opts)
+node_addons = NodeAddons("node-addons", NodeAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
+                         aws_opts)
 pools = {
     name: NodePool(f"pool-{name}", NodePoolArgs(
         pool_name=name, settings=pool, cluster_name=cluster.name, node_role_arn=cluster.node_role_arn,
         subnet_ids=network.private_subnet_ids, desired_size=plan.pool(name).desired_size,
-        min_size=plan.pool(name).min_size, namer=namer), aws_opts)
+        min_size=plan.pool(name).min_size, namer=namer, kubernetes_version=cluster.version,
+        dependencies=(*cluster.node_role_dependencies, *node_addons.addons.values())), aws_opts)
     for name, pool in settings.node_pools.items()
 }
-addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer, bundle),
+addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer, bundle,
+                                                   node_addons.addons["eks-pod-identity-agent"]),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
 priorities = PriorityClasses("priorities", bundle,

@@ -1,30 +1,31 @@
-"""ClusterAddons: the EKS add-ons and the gp3 default StorageClass, installed once nodes can run them."""
+"""ClusterAddons: the EKS add-ons that run as Deployments, and the gp3 default StorageClass, once nodes exist.
+
+The node-level add-ons (VPC CNI, kube-proxy, Pod Identity agent) come before the node groups: components/node_addons.py.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from components.kube import register
+from components.node_addons import addon_version
 from render.bundle import Bundle
 from render.iam import assume_role_policy
 from render.naming import Namer, k8s_labels
 from components.options import inherited_dependencies
 
-ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
+ADDONS = ("coredns", "aws-ebs-csi-driver")
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 GP3_STORAGE_CLASS = "gp3"
-# The VPC CNI enforces NetworkPolicies only when its network-policy agent is switched on
-# (EKS user guide, "Limit pod traffic with Kubernetes network policies").
-ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
 
-def gp3_storage_class_manifest() -> dict:
+def gp3_storage_class_manifest(reclaim_policy: str = "Retain") -> dict:
+    """`reclaim_policy` is `cluster.storageReclaimPolicy`: what happens to a gp3 volume when its claim (or the
+    stack) goes."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -32,7 +33,7 @@ def gp3_storage_class_manifest() -> dict:
                      "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "ebs.csi.aws.com",
         "parameters": {"type": "gp3", "encrypted": "true", "fsType": "ext4"},
-        "reclaimPolicy": "Retain",
+        "reclaimPolicy": reclaim_policy,
         "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
     }
@@ -45,6 +46,8 @@ class ClusterAddonsArgs:
     namer: Namer
     bundle: Bundle
     """The StorageClass this component registers (owner `addons`)."""
+    identity_agent: pulumi.Resource
+    """The Pod Identity agent add-on the EBS CSI controller authenticates through."""
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -62,17 +65,14 @@ class ClusterAddons(pulumi.ComponentResource):
                                                   opts=child)
         installed: dict[str, aws.eks.Addon] = {}
         for addon in ADDONS:
-            version = aws.eks.get_addon_version_output(addon_name=addon, kubernetes_version=args.kubernetes_version,
-                                                       most_recent=True)
             identity = ([{"role_arn": csi_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]
                         if addon == "aws-ebs-csi-driver" else None)
             # CoreDNS and the EBS CSI controller are Deployments: their add-ons only turn ACTIVE once nodes exist.
             # The EBS CSI driver authenticates through the pod identity agent.
-            needs = [installed["eks-pod-identity-agent"], csi_attach] if addon == "aws-ebs-csi-driver" else []
+            needs = [args.identity_agent, csi_attach] if addon == "aws-ebs-csi-driver" else []
             installed[addon] = aws.eks.Addon(
                 f"{name}-{addon}", cluster_name=args.cluster_name, addon_name=addon,
-                addon_version=version.version, resolve_conflicts_on_create="OVERWRITE",
-                configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
+                addon_version=addon_version(addon, args.kubernetes_version), resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *needs]))
 

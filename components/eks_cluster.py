@@ -11,17 +11,46 @@ import pulumi_kubernetes as k8s
 
 from render.iam import assume_role_policy
 from render.naming import Namer
+from stacks.errors import Problem
 from stacks.settings import ClusterSettings
 
 CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
+# No AmazonEKS_CNI_Policy here: the VPC CNI gets it through its own Pod Identity role (components/node_addons.py),
+# so every pod on a node does not inherit the right to attach and detach network interfaces (EKS best practices,
+# "Update the aws-node DaemonSet to use IRSA"/Pod Identity).
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
     # Session Manager instead of SSH keys for node access.
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+def principal_arn(caller_arn: str) -> str:
+    """The IAM ARN an access entry names for the caller `sts get-caller-identity` reports.
+
+    An assumed role reports `arn:aws:sts::<account>:assumed-role/<name>/<session>`; its access entry names
+    `arn:aws:iam::<account>:role/<name>` (a role path is not in the caller ARN, so it is compared by name).
+    """
+    head, _, resource = caller_arn.partition(":assumed-role/")
+    if not resource:
+        return caller_arn
+    partition, account = head.split(":")[1], head.split(":")[4]
+    return f"arn:{partition}:iam::{account}:role/{resource.split('/')[0]}"
+
+
+def deployer_is_admin(caller_arn: str, admin_principals: tuple[str, ...]) -> bool:
+    caller = principal_arn(caller_arn)
+    prefix, _, name = caller.rpartition("/")
+    account_prefix = prefix.split("/")[0]
+    for principal in admin_principals:
+        if principal == caller:
+            return True
+        p_prefix, _, p_name = principal.rpartition("/")
+        if p_prefix.split("/")[0] == account_prefix and p_name == name:
+            return True
+    return False
 
 
 def render_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -56,15 +85,33 @@ class EksCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
+    version: pulumi.Output[str]
     provider: k8s.Provider
     cluster: aws.eks.Cluster
+    node_role_dependencies: list[aws.iam.RolePolicyAttachment]
+    """The node role's policy attachments: node groups wait for them, so a destroy removes nodes first."""
+
+    @staticmethod
+    def _require_deployer_admin(caller_arn: str, admin_principals: tuple[str, ...]) -> None:
+        if deployer_is_admin(caller_arn, admin_principals):
+            return
+        from stacks.config import StackConfigError  # the error type of every stack-file problem
+
+        problem = Problem("cluster.adminPrincipals",
+                          f"the identity running Pulumi ({caller_arn}) is not listed, and the cluster grants admin "
+                          f"only to the listed principals; add {principal_arn(caller_arn)} so the program can reach "
+                          f"the Kubernetes API")
+        if pulumi.runtime.is_dry_run():
+            pulumi.log.warn(str(problem))
+        else:
+            raise StackConfigError([problem])
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:cluster:EksCluster", name, None, opts)
         s, namer = args.settings, args.namer
         child = pulumi.ResourceOptions(parent=self)
         tags = namer.tags("cluster")
-        cluster_name = namer.name("eks", limit=100)
+        cluster_name = namer.cluster_name()
 
         cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_policy("eks.amazonaws.com", True),
                                     tags=tags, opts=child)
@@ -92,32 +139,53 @@ class EksCluster(pulumi.ComponentResource):
                 "endpoint_public_access": s.endpoint.public_access,
                 "public_access_cidrs": list(s.endpoint.public_access_cidrs) if s.endpoint.public_access else None,
             },
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Admin comes only from cluster.adminPrincipals: the creating identity keeps no hidden, permanent
+            # admin entry. The flag only matters at creation, and changing it forces a new cluster
+            # (terraform-provider-aws internal/service/eks/cluster.go: access_config
+            # bootstrap_cluster_creator_admin_permissions ForceNew), so an existing cluster keeps its value
+            # (ignore_changes below; README "Upgrade notes" says how to remove the creator's entry by hand).
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
             enabled_cluster_log_types=list(s.log_types),
             encryption_config=encryption,
             deletion_protection=s.deletion_protection,
             upgrade_policy={"support_type": s.support_type},
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection,
+                                        ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"]),
         )
 
+        # The EKS-created cluster security group admits only its own members: a self-hosted runner in (or peered
+        # with) the VPC reaches the private endpoint through these rules (EKS user guide, "Cluster API server
+        # endpoint": private access needs the control-plane security group to allow 443 from the source).
+        for i, cidr in enumerate(s.endpoint.private_access_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{i}", security_group_id=self.cluster.vpc_config.cluster_security_group_id,
+                cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
+                description="Kubernetes API from cluster.endpoint.privateAccessCidrs", tags=tags, opts=child)
+
+        admin_access = []
         for i, principal in enumerate(s.admin_principals):
             entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal,
                                         type="STANDARD", tags=tags, opts=child)
-            aws.eks.AccessPolicyAssociation(
+            admin_access.append(aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal, policy_arn=ADMIN_POLICY,
-                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]))
+                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=self, depends_on=[entry])))
+        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        caller.arn.apply(lambda arn: self._require_deployer_admin(arn, s.admin_principals))
 
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
         ).apply(lambda a: render_kubeconfig(a[0], a[1], a[2], args.region)))
+        # Every Kubernetes resource waits for the provider, and the provider for the admin access it authenticates
+        # with.
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
-                                     opts=child)
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=admin_access))
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
         self.node_role_arn = node_role.arn
         self.node_role_dependencies = node_attachments
         # IRSA trusts this issuer through an IAM OIDC provider.
         self.oidc_issuer = self.cluster.identities[0].oidcs[0].issuer
+        self.version = self.cluster.version
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
                                "nodeRoleArn": self.node_role_arn})

@@ -15,7 +15,7 @@ from components.options import inherited_dependencies
 from render import bundle as b, helm_postrender, milvus_values as mv
 from render.bundle import Bundle
 from render.iam import assume_role_policy
-from render.naming import Namer
+from render.naming import Namer, helm_release
 from stacks.settings import Settings
 from stacks.versions import chart_pin
 
@@ -83,7 +83,7 @@ class MilvusCluster(pulumi.ComponentResource):
                                                                     b.IRSA_ROLE_ARN: irsa_role_arn})
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
-            name=m.release_name,
+            name=helm_release(m.release_name),
             # The vendored archive (a path relative to the project, so every machine records the same input).
             chart=chart_pin(mv.CHART_NAME, m.chart_version).archive,
             namespace=m.namespace,
@@ -116,7 +116,7 @@ class MilvusCluster(pulumi.ComponentResource):
         b = s.milvus.bucket
         child = pulumi.ResourceOptions(parent=self)
         # A prefix, not a fixed name: bucket names are global across all AWS accounts.
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.name("milvus", ""), force_destroy=b.force_destroy,
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.bucket_prefix(), force_destroy=b.force_destroy,
                                tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=b.protect))
         after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         ready: list[pulumi.Resource] = [

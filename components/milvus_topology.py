@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from render.helm_postrender import SERVING
 from render.milvus_values import ROOT_PASSWORD_KEY
-from render.naming import POOL_LABEL, k8s_labels
+from render.naming import POOL_LABEL, TOPOLOGY_DIGEST_LENGTH, k8s_labels
 from render.naming import pool_tolerations
 from stacks import sizing
 from stacks.settings import Settings
@@ -75,7 +75,7 @@ def reconciler_source() -> str:
 
 
 def content_hash(spec_json: str, script: str) -> str:
-    return hashlib.sha256(f"{spec_json}\0{script}".encode()).hexdigest()[:10]
+    return hashlib.sha256(f"{spec_json}\0{script}".encode()).hexdigest()[:TOPOLOGY_DIGEST_LENGTH]
 
 
 def configmap_manifest(name: str, namespace: str, spec_json: str, script: str) -> dict:

@@ -27,7 +27,7 @@ from render.charts import render_chart, thaw
 from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
 from render.helm_postrender import PRIORITY_VALUES, post_render
 from render.rules import render_rules
-from render.naming import pool_labels, pool_tolerations
+from render.naming import pool_labels, pool_tolerations, topology_object_name
 from stacks import capacity as cap
 from stacks import scheduling, versions
 from stacks.catalog import load_catalog
@@ -138,7 +138,7 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
 
     spec_json = json.dumps(topo.render_spec(s, plan), indent=2, sort_keys=True)
     script = topo.reconciler_source()
-    base = f"{m.release_name}-topology-{topo.content_hash(spec_json, script)}"
+    base = topology_object_name(m.release_name, topo.content_hash(spec_json, script))
     found.append(("topology", topo.configmap_manifest(base, m.namespace, spec_json, script)))
     found.append(("topology", topo.job_manifest(
         s, name=base, configmap=base, uri=f"http://{mv.endpoint(m.release_name, m.namespace)}",
@@ -147,7 +147,7 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
     if m.backup.enabled:
         found += [("backup", o) for o in backup_objects(s)]
 
-    found.append(("addons", cluster_addons.gp3_storage_class_manifest()))
+    found.append(("addons", cluster_addons.gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
     found += [("priorities", o) for o in nq.priority_class_manifests()]
 
     if s.monitoring.enabled:

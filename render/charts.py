@@ -230,9 +230,9 @@ def render_chart(pin: ChartPin, values: Mapping, *, release: str, namespace: str
                  kubernetes_version: str = KUBERNETES_VERSION) -> tuple[RenderedObject, ...]:
     """Every object a `helm install` of `pin` with `values` creates: the chart's CRDs first, then each template's
     documents (empty ones skipped) in template-path order, `post_render` applied to the non-hook ones."""
-    chart = _load(pin)
     try:
-        files = _render(chart, thaw(values), render_options(release, namespace, kubernetes_version))
+        with _load(pin) as chart:
+            files = _render(chart, thaw(values), render_options(release, namespace, kubernetes_version))
     except TypeError as err:  # json.dumps: a value that is not plain data (e.g. an unresolved pulumi.Output)
         raise ChartRenderError(pin, f"the values of release {release!r} are not plain data", str(err)) from None
     except helm.HelmError as err:

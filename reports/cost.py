@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Protocol
 
-from reports.pricing import HOURS_PER_MONTH, PriceTable
+from reports.pricing import HOURS_PER_MONTH, PriceNotFound, PriceTable
 from stacks.quantity import GIB, parse_quantity
 
 PRICED_REGION = "us-east-1"
@@ -277,7 +277,14 @@ def estimate(inventory: Inventory, prices: PriceTable, *, spot_discount: float =
         return price.usd
 
     for g in inventory.node_groups:
-        hourly = prices.instance_hourly(region, g.instance_type)
+        try:
+            hourly = prices.instance_hourly(region, g.instance_type)
+        except PriceNotFound as missing:
+            # A type the catalog knows but the price source does not: the plan is still valid, only its cost is
+            # incomplete, and says so.
+            warnings.append(f"node group {g.name} ({g.nodes} × {g.instance_type}) is not priced and left out of the "
+                            f"total: {missing}")
+            continue
         discount = spot_discount if g.capacity_type == "SPOT" else 0.0
         unit = hourly * HOURS_PER_MONTH * (1 - discount)
         note = f"{g.capacity_type.lower()}, ${hourly:.4f}/h on-demand"

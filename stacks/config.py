@@ -1,15 +1,16 @@
-"""The one place that reads Pulumi config: every `milvus-eks:*` key and `aws:region`, validated at once."""
+"""The one place that reads Pulumi config: the whole config map, validated at once."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from stacks.errors import NAMESPACE, ConfigError, Problem
+from stacks.errors import ConfigError
 from stacks.settings import Settings
-from stacks.validation import load_settings
+from stacks.validation import AWS_CREDENTIALS, load_stack_config
 
 
 class StackConfigError(ConfigError, pulumi.RunError):
@@ -17,25 +18,45 @@ class StackConfigError(ConfigError, pulumi.RunError):
 
 
 def load_from_pulumi() -> Settings:
-    raw, problems = {}, []
-    for key in sorted(_namespace_keys()):
-        value = runtime_config.get_config(f"{NAMESPACE}:{key}")
-        try:
-            raw[key] = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
-            problems.append(Problem(key, f"must be a map of keys to values, got {value!r}"))
+    config = {key: _decoded(runtime_config.get_config(key)) for key in sorted(_config_keys())}
     try:
-        settings = load_settings(raw, pulumi.Config("aws").get("region"))
+        return load_stack_config(config, pulumi.get_stack(), _secret_keys())
     except ConfigError as err:
-        raise StackConfigError([*problems, *err.problems]) from None
-    if problems:
-        raise StackConfigError(problems)
-    return settings
+        raise StackConfigError(err.problems) from None
 
 
-def _namespace_keys() -> set[str]:
-    # pulumi.Config can only look keys up; unknown (misspelt) top-level keys are found in the whole config map,
-    # which the engine passes in PULUMI_CONFIG and the offline runner sets explicitly.
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):] for k in keys if k.startswith(prefix)}
+def aws_provider_args(settings: Settings) -> dict[str, Any]:
+    """What the program's explicit AWS provider receives from the stack: the explicit provider reads no `aws:*`
+    config by itself, so every `aws:*` key validation accepts is passed here (credentials only as secrets)."""
+    args: dict[str, Any] = {"region": settings.region}
+    if settings.aws_profile:
+        args["profile"] = settings.aws_profile
+    if settings.allowed_account_ids:
+        args["allowed_account_ids"] = list(settings.allowed_account_ids)
+    aws = pulumi.Config("aws")
+    for key, arg in zip(AWS_CREDENTIALS, ("access_key", "secret_key", "token")):
+        value = aws.get_secret(key)
+        if value is not None:
+            args[arg] = value
+    return args
+
+
+def _decoded(value: Any) -> Any:
+    # The engine passes object and list values as JSON text; anything else stays the string it is.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _config_keys() -> set[str]:
+    # pulumi.Config can only look keys up; the whole map (for unknown and misspelt keys) is what the engine passes in
+    # PULUMI_CONFIG and what the offline runner sets explicitly.
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _secret_keys() -> set[str]:
+    return {key for key in _config_keys() if runtime_config.is_config_secret(key)} | \
+        set(runtime_config.get_config_secret_keys_env())

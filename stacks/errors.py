@@ -10,11 +10,14 @@ NAMESPACE = "milvus-eks"
 @dataclass(frozen=True)
 class Problem:
     path: str
-    """The key as the user writes it, e.g. `nodePools.query.instanceTypes[0]` (or `aws:region`)."""
+    """The key as the user writes it, e.g. `nodePools.query.instanceTypes[0]` (or `aws:region`); empty for a
+    problem of the whole file or of the stack's name."""
     message: str
     """What is wrong, the bad value, and the fix."""
 
     def __str__(self) -> str:
+        if not self.path:  # the file as a whole (not UTF-8, not a map, ...)
+            return self.message
         key = self.path if ":" in self.path else f"{NAMESPACE}:{self.path}"
         return f"{key}: {self.message}"
 

@@ -127,7 +127,11 @@ class EndpointSettings(Model):
     public_access: bool = False
     """Reach the API server from the internet, limited to `publicAccessCidrs`."""
     public_access_cidrs: tuple[Cidr, ...] = ()
-    """Allow-list for public access. 0.0.0.0/0 is refused unless `allowAnyPublicCidr` is true."""
+    """Allow-list for public access: the egress CIDRs of whoever runs `pulumi` (CI runners, your office).
+    0.0.0.0/0 is refused unless `allowAnyPublicCidr` is true."""
+    private_access_cidrs: tuple[Cidr, ...] = ()
+    """Networks allowed to the private endpoint (HTTPS to the cluster security group), e.g. the VPC or a peered
+    network holding a self-hosted CI runner. Without it only the cluster's own nodes reach the private endpoint."""
     allow_any_public_cidr: bool = False
     """Opt-in for an API server open to the whole internet (throwaway dev clusters only)."""
 
@@ -137,19 +141,24 @@ LogType = Literal["api", "audit", "authenticator", "controllerManager", "schedul
 
 class ClusterSettings(Model):
     kubernetes_version: str = Field(versions.KUBERNETES_VERSION, pattern=r"^1\.(2[89]|3[0-7])$")
-    """EKS Kubernetes minor version, e.g. "1.33"."""
+    """EKS Kubernetes minor version, e.g. "1.35"; node groups follow it. Must be in the EKS release calendar and
+    have pinned add-on versions in `stacks/versions.py`; refused once past standard support under STANDARD."""
     endpoint: EndpointSettings = EndpointSettings()
     log_types: tuple[LogType, ...] = ("api", "audit", "authenticator")
     """Control-plane log types sent to CloudWatch."""
     secrets_encryption: bool = True
     """Envelope-encrypt Kubernetes Secrets with a customer-managed KMS key."""
     admin_principals: tuple[IamArn, ...] = ()
-    """IAM roles/users granted cluster admin through EKS access entries."""
+    """IAM roles/users granted cluster admin through EKS access entries: the only admins (the cluster creator gets
+    no implicit admin). Must include the role that runs `pulumi up`, or the program cannot reach the cluster."""
     deletion_protection: bool = False
     """Refuse `pulumi destroy` of the EKS cluster (and protect it in Pulumi state)."""
     support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
     """EKS version support policy. EXTENDED keeps an old Kubernetes version running past standard support at six
     times the control-plane price; API-created clusters default to it, so it is set explicitly."""
+    storage_reclaim_policy: Literal["Retain", "Delete"] = "Retain"
+    """Reclaim policy of the default gp3 StorageClass (etcd, Prometheus, Grafana volumes). Retain keeps the EBS
+    volumes after `pulumi destroy` or a deleted claim; Delete removes them (throwaway stacks)."""
 
 
 # ---------------------------------------------------------------------------------------------- node pools
@@ -186,7 +195,8 @@ class NodePoolSettings(Model):
     max_size: int = Field(3, ge=1, le=1000)
     """Most nodes; validation fails when the plan needs more."""
     desired_size: int | None = Field(None, ge=0, le=1000)
-    """Initial node count (defaults to the planned count or `minSize`); later changes come from the autoscaler."""
+    """Node count (defaults to the planned count or `minSize`). Every `pulumi up` sets it: no autoscaler owns the
+    managed node groups, so min, desired and max always come from the plan together."""
     labels: dict[LabelKey, LabelValue] = {}
     """Extra node labels (the pool, role and NVMe labels are added and cannot be overridden)."""
     taints: tuple[Taint, ...] = ()
@@ -428,6 +438,10 @@ class Settings(Model):
     """The whole stack configuration, as loaded from `Pulumi.<stack>.yaml`."""
 
     region: str
+    aws_profile: str | None = None
+    """`aws:profile`: the AWS CLI profile the program's AWS provider uses (default: the usual credential chain)."""
+    allowed_account_ids: tuple[str, ...] = ()
+    """`aws:allowedAccountIds`: the provider refuses to act in any other AWS account."""
     network: NetworkSettings = NetworkSettings()
     cluster: ClusterSettings = ClusterSettings()
     node_pools: dict[DnsLabel, NodePoolSettings]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Iterator, Literal, Union, get_args, get_origi
 
 from pydantic_core import PydanticUndefined
 
-from stacks.settings import Settings
+from stacks.settings import TOP_LEVEL_KEYS, Settings
 from stacks.validation import fields_of
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -75,13 +75,16 @@ def render() -> str:
         "",
         "Every key under `milvus-eks:` in `Pulumi.<stack>.yaml`, generated from `stacks/settings.py` by",
         "`python -m tools.config_reference`. `[]` marks a list of maps, `.<name>` a map keyed by a name you choose.",
-        "Besides these, `aws:region` is required.",
+        "Besides these, `aws:region` is required, and the program's AWS provider also takes `aws:profile` (an AWS",
+        "CLI profile), `aws:allowedAccountIds` (a list of account ids it may act in) and, set with",
+        "`pulumi config set --secret`, `aws:accessKey` / `aws:secretKey` / `aws:token`. Any other `aws:*` key, a",
+        "secret in plaintext, or a key of another namespace is refused.",
         "",
     ]
     for field_name, field in Settings.model_fields.items():
-        if field_name == "region":
-            continue
         key = field.alias or field_name
+        if key not in TOP_LEVEL_KEYS:
+            continue
         lines += [f"## `milvus-eks:{key}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         nested, suffix = _model_of(field.annotation)
         for row in _rows(nested, f"{key}{suffix}." if suffix else f"{key}."):

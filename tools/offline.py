@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+
+from stacks.stack_file import stack_file, stack_name  # noqa: F401 (re-exported: tests and tools use them)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "milvus-eks"
 MOCK_ACCOUNT = "123456789012"
+MOCK_DEPLOYER = f"arn:aws:sts::{MOCK_ACCOUNT}:assumed-role/pulumi-deploy/ci"
+"""Who runs `pulumi up` under mocks: the CI role both stack files declare in cluster.adminPrincipals."""
 _SECRET_SIG = rpc._special_secret_sig  # the marker Pulumi puts on secret values in serialized properties
 
 
@@ -44,10 +47,19 @@ class Resource:
     """Input keys whose value arrived marked secret."""
 
 
+@dataclass(frozen=True)
+class Invoke:
+    token: str
+    args: dict[str, Any]
+    provider: str
+    """`<provider urn>::<id>` of the provider the call went to; empty for the default provider."""
+
+
 @dataclass
 class Graph:
     stack: str
     resources: list[Resource] = field(default_factory=list)
+    invokes: list[Invoke] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     program: dict[str, Any] = field(default_factory=dict)
@@ -92,6 +104,7 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     common = {"arn": arn}
     if type_ == "aws:eks/cluster:Cluster":
         return {**common, "endpoint": f"https://{name}.gr7.us-west-2.eks.amazonaws.com",
+                "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-cluster"},
                 "certificateAuthority": {"data": "bW9jay1jYQ=="},
                 "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.us-west-2.amazonaws.com/id/{name}"}]}]}
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -115,7 +128,7 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "names": ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"],
         "zoneIds": ["usw2-az1", "usw2-az2", "usw2-az3", "usw2-az4"]},
     "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
-        "accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/mock", "userId": "MOCK"},
+        "accountId": MOCK_ACCOUNT, "arn": MOCK_DEPLOYER, "userId": "MOCK"},
     "aws:index/getRegion:getRegion": lambda args: {"name": "us-west-2", "region": "us-west-2"},
     "aws:index/getPartition:getPartition": lambda args: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
     "aws:eks/getAddonVersion:getAddonVersion": lambda args: {
@@ -125,6 +138,9 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.invokes: list[Invoke] = []
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs, _ = _unwrap_secrets(args.inputs)
         state = {**inputs, **_computed(args.typ, args.name, inputs)}
@@ -132,6 +148,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.invokes.append(Invoke(args.token, dict(args.args), args.provider or ""))
         handler = INVOKES.get(args.token)
         if handler is None:
             raise LookupError(f"invoke {args.token} is not mocked; add it to tools/offline.py INVOKES")
@@ -158,24 +175,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def stack_file(stack: str | Path) -> Path:
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    return ROOT / f"Pulumi.{stack}.yaml"
-
-
-def stack_name(stack: str | Path) -> str:
-    path = Path(stack)
-    if path.suffix in (".yaml", ".yml"):
-        return path.stem.removeprefix("Pulumi.")
-    return str(stack)
-
-
 def read_config(path: Path) -> dict[str, str]:
     """The stack file's config as the engine hands it to a program: object values as JSON strings."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
+    from stacks.stack_file import read_stack_file
+
+    config = read_stack_file(path)
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 
@@ -212,4 +216,5 @@ def run_program(stack: str | Path, config: dict[str, str] | None = None) -> Grap
         err.registered = list(monitor.graph)  # type: ignore[attr-defined]
         raise
     graph.resources = monitor.graph
+    graph.invokes = mocks.invokes
     return graph

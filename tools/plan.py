@@ -1,6 +1,6 @@
 """The offline plan: what a stack would create, what it costs, and every file it would render — no cloud.
 
-    python -m tools.plan [STACK|FILE] [--out DIR] [--json]
+    python -m tools.plan [STACK|FILE] [--out DIR] [--json] [--today YYYY-MM-DD]
 
 Runs `__main__.py` under the project's recording mocks (`tools.offline.run_program`), then prints the resource
 tree per component, the node pools, the capacity plan (whatever the program exports under the plan output), quotas,
@@ -26,10 +26,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -361,11 +363,65 @@ def render_backup(backup: Mapping[str, Any]) -> list[str]:
     return out
 
 
+DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+"""RFC 5737 TEST-NET-1..3: fine in examples, unreachable as an allow-list."""
+
+
+def cluster_summary(settings: Any, today: Any) -> tuple[dict[str, Any], list[str]]:
+    """The cluster facts a reviewer checks before an upgrade or a destroy, and the warnings they raise."""
+    from stacks import versions
+
+    c = settings.cluster
+    end = versions.EKS_END_OF_STANDARD_SUPPORT.get(c.kubernetes_version)
+    summary = {
+        "kubernetesVersion": c.kubernetes_version,
+        "supportType": c.support_type,
+        "endOfStandardSupport": end.isoformat() if end else None,
+        "addonVersions": dict(versions.ADDON_VERSIONS.get(c.kubernetes_version, {})),
+        "storageReclaimPolicy": c.storage_reclaim_policy,
+        "adminPrincipals": list(c.admin_principals),
+    }
+    summary["endpoint"] = {"privateAccessCidrs": list(c.endpoint.private_access_cidrs),
+                           "publicAccessCidrs": list(c.endpoint.public_access_cidrs) if c.endpoint.public_access
+                           else []}
+    found = versions.support_problem(c.kubernetes_version, c.support_type, today)
+    if found and found[0] == "error":  # a version past its support on the judged day is refused, as validation does
+        from stacks.errors import ConfigError, Problem
+
+        raise ConfigError([Problem("cluster.kubernetesVersion", found[1])])
+    warnings = [found[1]] if found else []
+    warnings += [f"cluster.endpoint.publicAccessCidrs: {cidr} is a documentation range (RFC 5737) no client comes "
+                 f"from; put the egress CIDR of your CI runner and administrators there, or nothing outside the "
+                 f"VPC reaches the Kubernetes API" for cidr in summary["endpoint"]["publicAccessCidrs"]
+                 if any(ipaddress.IPv4Network(cidr).subnet_of(doc) for doc in DOCUMENTATION_RANGES)]
+    return summary, warnings
+
+
+def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
+    reclaim = cluster["storageReclaimPolicy"]
+    fate = ("kept when their claims go, and after `pulumi destroy` (delete them by hand)" if reclaim == "Retain"
+            else "deleted when their claims go, including when `pulumi destroy` deletes the namespaces")
+    return [
+        "", "Cluster",
+        f"  Kubernetes {cluster['kubernetesVersion']} ({cluster['supportType']} support, standard support ends "
+        f"{cluster['endOfStandardSupport']}); node groups follow the control plane",
+        "  add-ons: " + ", ".join(f"{k} {v}" for k, v in cluster["addonVersions"].items()),
+        f"  gp3 StorageClass reclaimPolicy {reclaim}: etcd, Prometheus and Grafana volumes are {fate}",
+        "  cluster admins (access entries, no implicit creator admin): " + ", ".join(cluster["adminPrincipals"]),
+        "  Kubernetes API reachable from: private "
+        + (", ".join(cluster["endpoint"]["privateAccessCidrs"]) or "cluster nodes only")
+        + "; public " + (", ".join(cluster["endpoint"]["publicAccessCidrs"]) or "off"),
+    ]
+
+
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
                   quota: Mapping[str, Any], cost: Mapping[str, Any],
-                  capacity: Mapping[str, Any] | None = None, backup: Mapping[str, Any] | None = None) -> str:
+                  capacity: Mapping[str, Any] | None = None, cluster: Mapping[str, Any] | None = None,
+                  warnings: Iterable[str] = (), backup: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
+    if cluster:
+        out += render_cluster(cluster)
     out += ["", "Node pools (allocatable per node of the first type: what sizing assumes; the scheduling check below "
                 "tries every type)"]
     for name, p in pools.items():
@@ -391,8 +447,9 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     out.append(f"  {cost['total']:>10,.2f}  total")
     out.append("  by category: " + ", ".join(f"{k} {v:,.2f}" for k, v in cost["byCategory"].items()))
     out.append("  prices: " + "; ".join(f"{s['what']} ({s['date']})" for s in cost["sources"]))
-    if cost["warnings"]:
-        out += ["", "Warnings"] + [f"  - {w}" for w in cost["warnings"]]
+    warnings = [*warnings, *cost["warnings"]]
+    if warnings:
+        out += ["", "Warnings"] + [f"  - {w}" for w in warnings]
     return "\n".join(out) + "\n"
 
 
@@ -413,18 +470,20 @@ class PlanResult:
 
 
 def _stack_settings(stack: str | Path) -> Any:
-    from stacks.errors import NAMESPACE
-    from stacks.validation import load_settings
-    from tools.offline import stack_file
+    """The stack file read and validated as the engine would see it (raises ConfigError for any problem)."""
+    from stacks.stack_file import read_stack_file, stack_file, stack_name
+    from stacks.validation import load_stack_config
 
-    config = yaml.safe_load(stack_file(stack).read_text())["config"]
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-    return load_settings(raw, config.get("aws:region"))
+    return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
 
 
-def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None) -> PlanResult:
-    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack)."""
+def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None,
+          settings: Any = None, today: Any = None) -> PlanResult:
+    """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack), `settings`
+    its already validated settings; `today` is the date Kubernetes version support is judged on (UTC today by
+    default)."""
+    from stacks.validation import utc_today
+
     from render.backup import summary as backup_summary
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
@@ -435,7 +494,8 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         progress("running the program under mocks")
         graph = run_program(stack)
     progress(f"registered {len(graph.resources)} resources; planning")
-    settings = graph.program["settings"]
+    settings = settings or graph.program["settings"]
+    cluster, cluster_warnings = cluster_summary(settings, today or utc_today())
     key = plan_output_key()
     plan = graph.outputs.get(key)
     if key in graph.secret_outputs:
@@ -470,13 +530,15 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "outputs": {k: v for k, v in outputs.items() if k != key},
         "backup": backup,
         "cost": cost,
-        "warnings": cost["warnings"],
+        "cluster": cluster,
+        "warnings": [*cluster_warnings, *cost["warnings"]],
     }
     files = artifacts(graph, document, topology_mermaid(settings))
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
-                           normalize(capacity) if isinstance(capacity, Mapping) else None, backup)
+                           normalize(capacity) if isinstance(capacity, Mapping) else None, cluster, cluster_warnings,
+                           backup)
     report += scheduling_report(graph.program["bundle"])
     return PlanResult(graph.stack, report, document, files)
 
@@ -498,13 +560,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("stack", nargs="?", default="dev", help="stack name (dev, prod) or a Pulumi.<stack>.yaml file")
     parser.add_argument("--out", type=Path, help="artifact folder (default out/plan-<stack>)")
     parser.add_argument("--json", action="store_true", help="print plan.json instead of the text report")
+    parser.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="judge the Kubernetes version's EKS support as of this date (default: today, UTC)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stacks.errors import ConfigError
-    from tools.offline import stack_file, stack_name
+    from stacks.stack_file import stack_file, stack_name
 
     path = stack_file(args.stack)
-    if not path.exists():
+    if not path.exists() and not path.is_dir():
         print(f"error: no stack file {path}", file=sys.stderr)
         return 2
     started = time.perf_counter()
@@ -513,12 +577,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
-        result = build(args.stack, progress)
+        # Validate before the program runs: a bad file fails in a fraction of a second, and once.
+        settings = _stack_settings(args.stack)
+        result = build(args.stack, progress, settings=settings, today=args.today)
     except ConfigError as err:
         print(f"error: {path.name}: {err}", file=sys.stderr)
-        return 1
-    except yaml.YAMLError as err:
-        print(f"error: {path.name} is not valid YAML: {err}", file=sys.stderr)
         return 1
     out = args.out or Path("out") / f"plan-{stack_name(args.stack)}"
     progress(f"writing {len(result.files)} files to {out}")

@@ -7,8 +7,13 @@ parent of several (`<dir>/<stack>/plan.json`): then there is one section per sta
 before the plan command existed — compares as empty.
 
 Per stack: resources added, removed and changed (same type and name, different input hash; the changed input keys
-are listed), capacity and quota deltas (every number in the exported plan, the node pools and the ResourceQuotas
-that differs), and the monthly cost per line item and in total.
+are listed), Kubernetes objects added, removed and changed per source (`objects.json`: the rendered charts and the
+program's own objects; the changed fields as JSON paths with old → new), capacity and quota deltas (every number in
+the exported plan, the node pools and the ResourceQuotas that differs), and the monthly cost per line item and in
+total.
+
+A plan folder that cannot be read (a file missing, empty, truncated, not UTF-8, not the JSON shape the plan command
+writes) is an error: one line naming the file, and exit status 1. So are a HEAD that does not exist or holds no plan.
 """
 
 from __future__ import annotations
@@ -23,34 +28,181 @@ MAX_ROWS = 60
 """Longer tables are cut (with a count of what was left out) so a PR comment stays under GitHub's size limit."""
 
 
+MAX_DEPTH = 64
+"""Deeper than anything the plan command writes (a Kubernetes object nests about 12 levels)."""
+MAX_FILE_BYTES = 256 * 2**20
+
+
+class PlanDiffError(Exception):
+    """A plan folder that cannot be compared; the message is one line naming the file and the fix."""
+
+
 @dataclass(frozen=True)
 class Plan:
     document: Mapping[str, Any]
     resources: Mapping[str, Mapping[str, Any]]
     """By resource id (parent-qualified type and name)."""
+    objects: Mapping[tuple[str, str, str, str], Mapping[str, Any]] | None = None
+    """By (source, kind, namespace, name); None when the folder predates objects.json."""
 
     @property
     def empty(self) -> bool:
         return not self.document and not self.resources
 
 
-EMPTY = Plan({}, {})
+EMPTY = Plan({}, {}, {})
+_RERUN = "re-run `python -m tools.plan STACK --out DIR` to write the folder again"
+
+
+def _read_json(path: Path) -> Any:
+    if path.is_dir():
+        raise PlanDiffError(f"{path} is a directory, not a file; {_RERUN}")
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise PlanDiffError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB; it is not a plan file")
+        data = path.read_bytes()
+    except OSError as err:
+        raise PlanDiffError(f"{path} cannot be read ({err.strerror}); {_RERUN}") from None
+    if not data.strip():
+        raise PlanDiffError(f"{path} is empty; {_RERUN}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PlanDiffError(f"{path} is not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start}); "
+                            f"{_RERUN}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PlanDiffError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}; "
+                            f"truncated?); {_RERUN}") from None
+    except RecursionError:
+        raise PlanDiffError(f"{path} is nested too deeply to be a plan file; {_RERUN}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise PlanDiffError(f"{path} is nested more than {MAX_DEPTH} levels deep; it is not a plan file")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _shape(path: Path, where: str, value: Any, expected: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, expected) or isinstance(value, bool) and bool not in (
+            expected if isinstance(expected, tuple) else (expected,)):
+        got = type(value).__name__ if value is not None else "null"
+        raise PlanDiffError(f"{path}: {where or 'the top level'} must be {what}, got {got}; {_RERUN}")
+
+
+_NUMBER = (int, float)
+
+
+def _check_document(path: Path, document: Any) -> Mapping[str, Any]:
+    _shape(path, "", document, dict, "an object")
+    for key in ("plan", "nodePools", "quotas", "cost", "outputs", "resourceCounts"):
+        if document.get(key) is not None and key != "plan":
+            _shape(path, key, document[key], dict, "an object")
+    if document.get("stack") is not None:
+        _shape(path, "stack", document["stack"], str, "a string")
+    if document.get("resourceCount") is not None:
+        _shape(path, "resourceCount", document["resourceCount"], int, "a whole number")
+    warnings = document.get("warnings")
+    if warnings is not None:
+        _shape(path, "warnings", warnings, list, "a list")
+        for i, w in enumerate(warnings):
+            _shape(path, f"warnings[{i}]", w, str, "a string")
+    cost = document.get("cost") or {}
+    if cost.get("total") is not None:
+        _shape(path, "cost.total", cost["total"], _NUMBER, "a number")
+    items = cost.get("lineItems")
+    if items is not None:
+        _shape(path, "cost.lineItems", items, list, "a list")
+        for i, item in enumerate(items):
+            _shape(path, f"cost.lineItems[{i}]", item, dict, "an object")
+            _shape(path, f"cost.lineItems[{i}].item", item.get("item"), str, "a string")
+            _shape(path, f"cost.lineItems[{i}].monthly_usd", item.get("monthly_usd"), _NUMBER, "a number")
+            if item.get("key") is not None:
+                _shape(path, f"cost.lineItems[{i}].key", item["key"], str, "a string")
+    return document
+
+
+def _check_records(path: Path, records: Any) -> dict[str, Mapping[str, Any]]:
+    _shape(path, "", records, list, "a list of resources")
+    found: dict[str, Mapping[str, Any]] = {}
+    for i, record in enumerate(records):
+        _shape(path, f"[{i}]", record, dict, "an object")
+        for key in ("id", "type", "name", "inputsHash"):
+            _shape(path, f"[{i}].{key}", record.get(key), str, "a string")
+        _shape(path, f"[{i}].parent", record.get("parent", ""), str, "a string")
+        _shape(path, f"[{i}].inputs", record.get("inputs"), dict, "an object of input hashes")
+        if record["id"] in found:
+            raise PlanDiffError(f"{path}: [{i}].id {record['id']!r} appears twice; {_RERUN}")
+        found[record["id"]] = record
+    return found
+
+
+def _check_objects(path: Path, document: Any) -> dict[tuple[str, str, str, str], Mapping[str, Any]]:
+    _shape(path, "", document, dict, "an object with an `objects` list")
+    entries = document.get("objects")
+    _shape(path, "objects", entries, list, "a list")
+    found: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    for i, entry in enumerate(entries):
+        _shape(path, f"objects[{i}]", entry, dict, "an object")
+        _shape(path, f"objects[{i}].source", entry.get("source"), str, "a string")
+        obj = entry.get("object")
+        _shape(path, f"objects[{i}].object", obj, dict, "a Kubernetes object")
+        _shape(path, f"objects[{i}].object.kind", obj.get("kind"), str, "a string")
+        metadata = obj.get("metadata")
+        _shape(path, f"objects[{i}].object.metadata", metadata, dict, "an object")
+        _shape(path, f"objects[{i}].object.metadata.name", metadata.get("name"), str, "a string")
+        namespace = metadata.get("namespace", "")
+        _shape(path, f"objects[{i}].object.metadata.namespace", namespace, str, "a string")
+        key = (entry["source"], obj["kind"], namespace, metadata["name"])
+        if key in found:
+            raise PlanDiffError(f"{path}: objects[{i}] ({obj['kind']} {namespace}/{metadata['name']} from "
+                                f"{entry['source']}) appears twice; {_RERUN}")
+        found[key] = obj
+    return found
 
 
 def load_plan(directory: Path) -> Plan:
-    plan_file, resources_file = directory / "plan.json", directory / "resources.json"
-    document = json.loads(plan_file.read_text()) if plan_file.exists() else {}
-    records = json.loads(resources_file.read_text()) if resources_file.exists() else []
-    return Plan(document, {r["id"]: r for r in records})
+    """One plan folder; a folder with neither plan.json nor resources.json is a stack with no plan (EMPTY)."""
+    plan_file, resources_file, objects_file = (directory / "plan.json", directory / "resources.json",
+                                               directory / "objects.json")
+    if not plan_file.exists() and not resources_file.exists():
+        return EMPTY
+    for required in (plan_file, resources_file):
+        if not required.exists():
+            raise PlanDiffError(f"{required} is missing (the folder holds only part of a plan); {_RERUN}")
+    document = _check_document(plan_file, _read_json(plan_file))
+    records = _check_records(resources_file, _read_json(resources_file))
+    objects = _check_objects(objects_file, _read_json(objects_file)) if objects_file.exists() else None
+    return Plan(document, records, objects)
 
 
 def stacks_in(directory: Path) -> dict[str, Plan]:
     if not directory.exists():
         return {}
-    if (directory / "plan.json").exists():
+    if not directory.is_dir():
+        raise PlanDiffError(f"{directory} is a file; give the plan folder (`tools.plan --out DIR`) or its parent")
+    if _single(directory):
         plan = load_plan(directory)
-        return {plan.document.get("stack", directory.name): plan}
-    return {child.name: load_plan(child) for child in sorted(directory.iterdir()) if child.is_dir()}
+        return {plan.document.get("stack") or directory.name: plan}
+    try:
+        children = sorted(child for child in directory.iterdir() if child.is_dir())
+    except OSError as err:
+        raise PlanDiffError(f"{directory} cannot be listed ({err.strerror})") from None
+    return {child.name: load_plan(child) for child in children}
 
 
 # ------------------------------------------------------------------------------------------------ comparisons
@@ -74,6 +226,105 @@ def resource_changes(base: Plan, head: Plan) -> ResourceChanges:
                           if old["inputs"].get(k) != new["inputs"].get(k))
             changed.append((new, keys))
     return ResourceChanges(added, removed, changed)
+
+
+ObjectKey = tuple[str, str, str, str]
+"""(source, kind, namespace, name)."""
+
+
+@dataclass(frozen=True)
+class ObjectChanges:
+    added: list[ObjectKey]
+    removed: list[ObjectKey]
+    changed: list[tuple[ObjectKey, list[tuple[str, Any, Any]]]]
+    """Per changed object, every differing leaf: (JSON path, old, new); a side that lacks the path is MISSING."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+MISSING: Any = _Missing()
+
+
+def object_changes(base: Mapping[ObjectKey, Any], head: Mapping[ObjectKey, Any]) -> ObjectChanges:
+    changed = []
+    for key in sorted(base.keys() & head.keys()):
+        fields = list(field_changes(base[key], head[key]))
+        if fields:
+            changed.append((key, fields))
+    return ObjectChanges(sorted(head.keys() - base.keys()), sorted(base.keys() - head.keys()), changed)
+
+
+def _by_name(items: list[Any]) -> dict[str, Any] | None:
+    """List items keyed by their `name` (containers, ports, env) when every item has a distinct one: an inserted
+    container then shows as one added entry, not as every later index changed."""
+    if not items or not all(isinstance(i, Mapping) and isinstance(i.get("name"), str) for i in items):
+        return None
+    names = [i["name"] for i in items]
+    return dict(zip(names, items)) if len(set(names)) == len(names) else None
+
+
+def field_changes(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in sorted(old.keys() | new.keys(), key=str):
+            child = f"{path}.{key}" if path else str(key)
+            yield from field_changes(old.get(key, MISSING), new.get(key, MISSING), child)
+    elif isinstance(old, list) and isinstance(new, list):
+        old_named, new_named = _by_name(old), _by_name(new)
+        if old_named is not None and new_named is not None:
+            for name in sorted(old_named.keys() | new_named.keys()):
+                yield from field_changes(old_named.get(name, MISSING), new_named.get(name, MISSING),
+                                         f"{path}[name={name}]")
+        else:
+            for i in range(max(len(old), len(new))):
+                yield from field_changes(old[i] if i < len(old) else MISSING, new[i] if i < len(new) else MISSING,
+                                         f"{path}[{i}]")
+    elif old != new or type(old) is not type(new):
+        yield path, old, new
+
+
+SHOW = 60
+"""Values longer than this are abbreviated in the table (a ConfigMap's whole file is one value)."""
+
+
+def _shown(value: Any) -> str:
+    if value is MISSING:
+        return "(absent)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= SHOW else f"{text[:SHOW - 1]}… ({len(text)} chars)"
+
+
+def _object_label(key: ObjectKey) -> str:
+    _, kind, namespace, name = key
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def objects_section(base: Plan, head: Plan) -> list[str]:
+    out = ["### Kubernetes objects", ""]
+    if head.objects is None or (base.objects is None and not base.empty):
+        side = "head" if head.objects is None else "base"
+        return out + [f"The {side} plan has no objects.json (written by an older plan command): no object-level "
+                      f"diff.", ""]
+    changes = object_changes(base.objects or {}, head.objects)
+    out += [f"{len(changes.added)} to add, {len(changes.changed)} to change, {len(changes.removed)} to remove "
+            f"({len(head.objects)} in total).", ""]
+    sources = sorted({k[0] for k in (*changes.added, *changes.removed)} | {k[0] for k, _ in changes.changed})
+    for source in sources:
+        out += [f"#### {source}", ""]
+        added = [_object_label(k) for k in changes.added if k[0] == source]
+        removed = [_object_label(k) for k in changes.removed if k[0] == source]
+        for title, labels in (("Added", added), ("Removed", removed)):
+            if labels:
+                out += [f"**{title}**: " + ", ".join(f"`{label}`" for label in labels[:MAX_ROWS])
+                        + (f" … and {len(labels) - MAX_ROWS} more" if len(labels) > MAX_ROWS else ""), ""]
+        rows = [[f"`{_object_label(k)}`", f"`{field}`", _shown(old), _shown(new)]
+                for k, fields in changes.changed if k[0] == source for field, old, new in fields]
+        if rows:
+            out += ["**Changed**", ""] + _table(["object", "field", "base", "head"], rows) + [""]
+    return out
 
 
 def numbers(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
@@ -166,6 +417,8 @@ def stack_section(stack: str, base: Plan, head: Plan) -> list[str]:
                                             [[f"`{r['type']}`", r["name"], ", ".join(keys)]
                                              for r, keys in changes.changed]) + [""]
 
+    out += objects_section(base, head)
+
     out += ["### Capacity and quotas", ""]
     base_cap, head_cap = capacity_sections(base.document), capacity_sections(head.document)
     rows = []
@@ -198,24 +451,30 @@ def render(base_dir: Path, head_dir: Path) -> str:
         base, head = {name: next(iter(base.values()))}, {name: next(iter(head.values()))}
     out = ["# Offline plan diff", ""]
     names = sorted(base.keys() | head.keys())
-    if not names:
-        return "\n".join(out + ["No plans found.", ""])
+    if not any(not plan.empty for plan in head.values()):
+        raise PlanDiffError(f"no plans found in {head_dir} (expected plan.json and resources.json there or in "
+                            f"its subfolders); run `python -m tools.plan STACK --out DIR` first")
     summary = []
     for name in names:
         b, h = base.get(name, EMPTY), head.get(name, EMPTY)
         ch = resource_changes(b, h)
         old = (b.document.get("cost") or {}).get("total")
         new = (h.document.get("cost") or {}).get("total")
-        summary.append([f"`{name}`", f"+{len(ch.added)} ~{len(ch.changed)} -{len(ch.removed)}", _fmt(old), _fmt(new),
-                        _delta(old, new)])
-    out += _table(["stack", "resources", "cost base", "cost head", "change"], summary) + [""]
+        if h.objects is not None and (b.objects is not None or b.empty):
+            oc = object_changes(b.objects or {}, h.objects)
+            objects = f"+{len(oc.added)} ~{len(oc.changed)} -{len(oc.removed)}"
+        else:
+            objects = "—"
+        summary.append([f"`{name}`", f"+{len(ch.added)} ~{len(ch.changed)} -{len(ch.removed)}", objects,
+                        _fmt(old), _fmt(new), _delta(old, new)])
+    out += _table(["stack", "resources", "Kubernetes objects", "cost base", "cost head", "change"], summary) + [""]
     for name in names:
         out += stack_section(name, base.get(name, EMPTY), head.get(name, EMPTY))
     return "\n".join(out)
 
 
 def _single(directory: Path) -> bool:
-    return (directory / "plan.json").exists()
+    return (directory / "plan.json").exists() or (directory / "resources.json").exists()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +482,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m tools.plan_diff BASE_DIR HEAD_DIR", file=sys.stderr)
         return 2
-    sys.stdout.write(render(Path(args[0]), Path(args[1])))
+    base, head = Path(args[0]), Path(args[1])
+    try:
+        if not head.exists():
+            raise PlanDiffError(f"the head plan folder {head} does not exist; run `python -m tools.plan STACK "
+                                f"--out {head}` first")
+        markdown = render(base, head)
+    except PlanDiffError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    sys.stdout.write(markdown)
     return 0
 
 

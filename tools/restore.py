@@ -29,14 +29,11 @@ class _PlainDumper(yaml.SafeDumper):
 
 
 def _settings(stack: str):
-    from stacks.errors import NAMESPACE
-    from stacks.validation import load_settings
-    from tools.offline import stack_file
+    """The stack file read and validated as `pulumi up` would (stacks.validation)."""
+    from stacks.stack_file import read_stack_file, stack_file, stack_name
+    from stacks.validation import load_stack_config
 
-    config = yaml.safe_load(stack_file(stack).read_text())["config"]
-    prefix = f"{NAMESPACE}:"
-    return load_settings({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)},
-                         config.get("aws:region"))
+    return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
 
 
 def render(stack: str, options: rb.RestoreOptions | None) -> str:
@@ -64,7 +61,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stacks.errors import ConfigError
-    from tools.offline import stack_file
+    from stacks.stack_file import stack_file
 
     if not stack_file(args.stack).exists():
         print(f"error: no stack file {stack_file(args.stack)}", file=sys.stderr)

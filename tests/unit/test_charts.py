@@ -17,6 +17,7 @@ import yaml
 from render import charts, helm_postrender, milvus_values as mv, monitoring_values as kps
 from render.charts import ROOT, ChartRenderError, RenderedObject, render_chart
 from render.dashboards import ksm_metric_labels_allowlist
+from render.monitoring_objects import rule_context
 from render.naming import pool_tolerations
 from stacks import sizing, versions
 from stacks.errors import ConfigError
@@ -38,7 +39,6 @@ def milvus_objects(stack: str) -> tuple[RenderedObject, ...]:
 
 
 def kps_values(s: Settings) -> dict:
-    from render.monitoring_objects import rule_context  # imports pulumi; only the values are used here
     tolerations = pool_tolerations(s.node_pools[s.pool_for("monitoring")])
     return kps.render_kps_values(s, tolerations, ksm_metric_labels_allowlist(rule_context(s, sizing.plan(s))))
 
@@ -170,8 +170,9 @@ def _probe_chart(tmp_path: Path, templates: dict[str, str]) -> versions.ChartPin
     (folder / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
     for name, text in templates.items():
         (folder / "templates" / name).write_text(text)
+    archive = helm.package(folder, destination=tmp_path)
     # An absolute archive path: ROOT / absolute is the absolute path itself.
-    return versions.ChartPin("probe", "0.1.0", str(folder), "", versions.ChartSource("", "", ""))
+    return versions.ChartPin("probe", "0.1.0", archive, "", versions.ChartSource("", "", ""))
 
 
 JOB = """apiVersion: batch/v1
@@ -294,3 +295,20 @@ def test_the_render_does_not_depend_on_the_kubernetes_minor(stack: str):
                                      resource_groups=plan.resource_groups, bucket_name=PLANNED_BUCKET)
     assert render_chart(versions.MILVUS, values, release=s.milvus.release_name, namespace=s.milvus.namespace,
                         post_render=helm_postrender.post_render, kubernetes_version="1.28") == milvus_objects(stack)
+
+
+def test_each_render_sees_every_subchart_the_values_enable():
+    """Helm drops disabled subcharts from a loaded chart in place: a render after one that disabled Pulsar must still
+    render Pulsar when its values enable it (render_chart loads the archive afresh each time)."""
+    assert not [o for o in milvus_objects("dev") if o.source.chart.startswith("pulsar")]
+    s = settings_for("dev", {"messageQueue": "pulsar"})
+    plan = sizing.plan(s)
+    values = mv.render_milvus_values(s, query_node_replicas=plan.query_node_replicas,
+                                     streaming_node_replicas=plan.streaming_node_replicas,
+                                     resource_groups=plan.resource_groups, bucket_name=PLANNED_BUCKET)
+    objects = render_chart(versions.MILVUS, values, release="milvus", namespace="milvus",
+                           post_render=helm_postrender.post_render)
+    pulsar = [o for o in objects if o.source.template.startswith("milvus/charts/pulsarv3/")]
+    assert {"StatefulSet", "Job"} <= {o.kind for o in pulsar}
+    assert all(o.obj["spec"]["template"]["spec"]["priorityClassName"] == helm_postrender.SUBCHART_PRIORITY
+               for o in pulsar if o.kind in helm_postrender.WORKLOAD_KINDS and not o.hook)

@@ -65,10 +65,13 @@ def test_cluster_without_standard_support_is_priced_extended_with_a_warning():
     assert any("support_type" in w and "STANDARD" in w for w in est.warnings)
 
 
-def test_unpriced_instance_type_raises_instead_of_guessing():
+def test_unpriced_instance_type_is_left_out_with_a_warning_instead_of_guessed():
     inventory = Inventory(region="us-east-1", node_groups=(NodeGroupItem("x", "hpc7a.12xlarge", 1, "ON_DEMAND", 50),))
+    est = estimate(inventory, PRICES)
+    assert not any(i.key == "node group x" for i in est.line_items)
+    assert any("hpc7a.12xlarge" in w and "not priced and left out of the total" in w for w in est.warnings)
     with pytest.raises(PriceNotFound):
-        estimate(inventory, PRICES)
+        PRICES.instance_hourly("us-east-1", "hpc7a.12xlarge")
 
 
 def test_volume_claims_count_replicas_and_claims():

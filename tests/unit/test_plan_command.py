@@ -128,3 +128,24 @@ def test_stale_files_are_removed_from_the_out_folder(tmp_path):
     stale.write_text("old")
     plan_command.write({"plan.json": "{}"}, tmp_path)
     assert not stale.exists() and (tmp_path / "plan.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_plan_states_the_kubernetes_version_and_the_volumes_fate(stack):
+    from datetime import date
+
+    result = plan_command.build(stack, graph=graph_for(stack), today=date(2026, 11, 30))
+    cluster = stack_document(stack)["milvus-eks:cluster"]
+    assert result.document["cluster"]["storageReclaimPolicy"] == cluster["storageReclaimPolicy"]
+    assert f"gp3 StorageClass reclaimPolicy {cluster['storageReclaimPolicy']}: " in result.report
+    assert "Kubernetes 1.35 (STANDARD support, standard support ends 2027-03-27)" in result.report
+    assert not [w for w in result.document["warnings"] if "standard support" in w]
+
+
+def test_the_plan_warns_when_standard_support_ends_within_90_days():
+    from datetime import date
+
+    result = plan_command.build("dev", graph=graph_for("dev"), today=date(2027, 1, 15))
+    (warning,) = [w for w in result.document["warnings"] if "standard support" in w]
+    assert "1.35 leaves EKS standard support on 2027-03-27 (71 days)" in warning
+    assert warning in result.report.split("\nWarnings\n", 1)[1]

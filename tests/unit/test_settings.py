@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import pytest
 
 from stacks.config import StackConfigError
 from stacks.errors import ConfigError
-from stacks.validation import load_settings
+from stacks.validation import load_settings, load_stack_config
 from tests.conftest import as_engine_config, stack_document
 from tools.offline import run_program
 
@@ -103,6 +104,62 @@ MUTATIONS = [
      ["objectStorage: s3", "backup.enabled: false"]),
     ("missing-region", _delete("aws:region"), "aws:region", ["pulumi config set aws:region"]),
     ("missing-pools", _delete("milvus-eks:nodePools"), "nodePools", ["required"]),
+    # Provider and API name rules, computed where the names are built (render/naming.py).
+    ("pool-name-breaks-prefix", _set("nodePools.query-pools-for-search", {"instanceTypes": ["m7i.large"],
+                                                                           "roles": ["monitoring"]}),
+     "nodePools.query-pools-for-search", ["name prefix", "is 38 characters", "shorten it to at most 21"]),
+    ("pool-name-50", _set("nodePools." + "p" * 50, {"instanceTypes": ["m7i.large"], "roles": ["monitoring"]}),
+     "nodePools." + "p" * 50, ["is 66 characters"]),
+    ("helm-release-too-long", _set("milvus.releaseName", "m" * 54), "milvus.releaseName",
+     ["Helm release name", "at most 53"]),
+    ("topology-job-name-too-long", _set("milvus.releaseName", "m" * 45), "milvus.releaseName",
+     ["topology", "Kubernetes object name", "at most 63"]),
+    # Namespaces.
+    ("namespace-kube-system", _set("milvus.namespace", "kube-system"), "milvus.namespace", ["reserves"]),
+    ("namespace-kube-public", _set("monitoring.namespace", "kube-public"), "monitoring.namespace", ["reserves"]),
+    ("namespace-default", _set("quotas.extraNamespaces", ["default"]), "quotas.extraNamespaces[0]", ["reserves"]),
+    ("namespace-shared", _set("monitoring.namespace", "milvus"), "monitoring.namespace",
+     ["the same as milvus.namespace"]),
+    # Topology.
+    ("duplicate-collection", lambda c: c["milvus-eks:topology"]["collections"].append(
+        {"name": "docs", "dim": 8, "vectors": 10}),
+     "topology.collections[1].name", ["'default.docs' is already declared at topology.collections[0]"]),
+    ("duplicate-resource-group", _set("topology.resourceGroups", [{"name": "rg-a"}, {"name": "rg-a"}]),
+     "topology.resourceGroups[1].name", ["already declared"]),
+    # Values that silently change meaning.
+    ("replicas-zero", _set("milvus.components.dataNode.replicas", 0), "milvus.components.dataNode.replicas",
+     ["is 0", "at least 1"]),
+    ("request-above-limit", _set("milvus.etcd.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}),
+     "milvus.etcd.resources.requests.cpu", ["2 is above the limit 500m"]),
+    ("zero-limit", _set("milvus.woodpecker.resources", {"limits": {"memory": "0"}}),
+     "milvus.woodpecker.resources.limits.memory", ["is 0"]),
+    ("default-request-above-default-limit", _set("quotas.defaultRequest", {"cpu": "2"}),
+     "quotas.defaultRequest.cpu", ["above quotas.defaultLimit.cpu 500m"]),
+    # Region and access.
+    ("unknown-region", _set("aws:region", "mars-east-1"), "aws:region", ["unknown AWS region 'mars-east-1'"]),
+    ("region-typo", _set("aws:region", "us-west2"), "aws:region", ["did you mean us-west-2?"]),
+    ("region-list", _set("aws:region", ["us-west-2"]), "aws:region", ["must be a region name"]),
+    ("split-open-ranges", _set("cluster.endpoint.publicAccessCidrs", ["0.0.0.0/1", "128.0.0.0/1"]),
+     "cluster.endpoint.publicAccessCidrs", ["together cover 0.0.0.0/0"]),
+    ("public-only-restricted", _set("cluster.endpoint.privateAccess", False), "cluster.endpoint.privateAccess",
+     ["could not reach the API server", "privateAccess: true"]),
+    ("system-pool-tainted", _set("nodePools.system.taints", [{"key": "a", "effect": "NO_EXECUTE"}]),
+     "nodePools.system.taints", ["every pool is tainted", "CoreDNS"]),
+    # Free text reaching templates.
+    ("runbook-template", _set("monitoring.runbookUrl", "https://x/{{ .Labels }}"), "monitoring.runbookUrl",
+     ["'{{'"]),
+    ("image-tag-space", _set("milvus.imageTag", "v2.6 beta"), "milvus.imageTag", ["not an image tag"]),
+    ("image-tag-slash", _set("milvus.imageTag", "milvusdb/milvus"), "milvus.imageTag", ["no spaces or '/'"]),
+    # Credentials and provider keys.
+    ("plaintext-secret", _set("aws:secretKey", "abc"), "aws:secretKey", ["pulumi config set --secret aws:secretKey"]),
+    ("plaintext-token", _set("milvus-eks:apiToken", "abc"), "milvus-eks:apiToken", ["--secret"]),
+    ("provider-key-ignored", _set("aws:skipCredentialsValidation", True), "aws:skipCredentialsValidation",
+     ["is not applied", "own AWS provider"]),
+    ("bad-allowed-accounts", _set("aws:allowedAccountIds", ["12345"]), "aws:allowedAccountIds",
+     ["12-digit"]),
+    # Library internals never leak into a key.
+    ("database-mixed-case", _set("topology.collections.0.database", "Search"), "topology.collections[0].database",
+     ["'Search' is not a Kubernetes name"]),
     # The sizing planner (stacks/sizing.py).
     ("plan-exceeds-pool", _set("topology.collections.0.vectors", 100_000_000), "nodePools.milvus.maxSize",
      ["query nodes", "maxSize is 4", "raise it to"]),
@@ -136,6 +193,7 @@ def test_mutation_fails_before_any_resource_with_the_key_named(mutation, path, f
     rendered = str(caught.value)
     full_key = path if ":" in path else f"milvus-eks:{path}"
     assert f"{full_key}: " in rendered
+    assert not any(internal in rendered for internal in ("function-after", "literal[", "Input should be"))
 
 
 def test_every_problem_is_reported_at_once():
@@ -153,7 +211,8 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_defaults_are_declared_once_and_apply():
-    settings = load_settings({"nodePools": {"all": {
+    settings = load_settings({"cluster": {"adminPrincipals": ["arn:aws:iam::123456789012:role/deploy"]},
+                              "nodePools": {"all": {
         "instanceTypes": ["m6id.2xlarge"], "nvme": True,
         "roles": ["system", "monitoring", "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode",
                   "etcd", "messageQueue"]}}}, "eu-west-1")
@@ -174,3 +233,68 @@ def test_a_malformed_key_does_not_hide_the_pools_instance_type_problems():
     with pytest.raises(ConfigError) as caught:
         load_settings(raw, "us-west-2")
     assert set(caught.value.paths()) == {"nodePools.milvus.taints[0].effect", "nodePools.milvus.instanceTypes[1]"}
+
+
+def _renamed(namespace: str) -> Callable[[dict], None]:
+    def mutate(config: dict) -> None:
+        for key in [k for k in config if k.startswith("milvus-eks:")]:
+            config[key.replace("milvus-eks:", f"{namespace}:")] = config.pop(key)
+    return mutate
+
+
+@pytest.mark.parametrize("namespace,fragment", [("other-app", "belong to project 'other-app'"),
+                                                ("milvus_eks", "did you mean 'milvus-eks'?")])
+def test_a_foreign_or_misspelt_namespace_says_so_instead_of_nodepools_required(namespace, fragment):
+    config = stack_document("dev")
+    _renamed(namespace)(config)
+    with pytest.raises(StackConfigError) as caught:
+        run_program("dev", config=as_engine_config(config))
+    assert f"{namespace}:nodePools" in caught.value.paths()
+    assert all(fragment in p.message for p in caught.value.problems if p.path.startswith(namespace))
+    assert "nodePools" not in caught.value.paths()
+
+
+@pytest.mark.parametrize("stack,fragments", [
+    ("Staging", ["the stack name 'Staging'", "S3 bucket name prefix 'milvus-eks-Staging-milvus-'", "lowercase"]),
+    ("team_search", ["S3 bucket name prefix"]),
+    ("search-platform-staging", ["S3 bucket name prefix", "at most 37", "pulumi stack init search-platf"]),
+])
+def test_a_stack_name_that_breaks_names_is_refused_with_the_names(stack, fragments):
+    config = stack_document("dev")
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(config, stack)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_the_shipped_stacks_build_every_name_validation_checked():
+    """A name a component builds through the Namer that validation did not build first would escape the checks."""
+    import render.naming as naming
+    from render.naming import planned_names
+
+    built: list[str] = []
+    original = naming.checked
+
+    def recording(name, rule):
+        built.append(name)
+        return original(name, rule)
+
+    config = stack_document("dev")
+    settings = load_stack_config(config, "dev")
+    planned = {p.build() for p in planned_names(settings, "dev", zones=("us-west-2a", "us-west-2b"))}
+    naming.checked = recording
+    try:
+        run_program("dev")
+    finally:
+        naming.checked = original
+    # The topology Job's name carries a content digest that only the render knows; its length is what counts.
+    shapes = {re.sub(r"-topology-[0-9a-f]{10}$", "-topology-0000000000", name) for name in built}
+    assert built and shapes <= planned, sorted(shapes - planned)
+
+
+def test_the_engines_own_keys_and_encrypted_secrets_are_accepted():
+    config = stack_document("dev") | {"pulumi:tags": {"team": "search"}, "aws:secretKey": {"secure": "v1:abc"}}
+    assert load_stack_config(config, "dev").region == "us-west-2"
+    # From the engine, a secret arrives decrypted; its key is what marks it secret.
+    assert load_stack_config(stack_document("dev") | {"aws:token": "t"}, "dev", secret_keys={"aws:token"})

@@ -61,7 +61,9 @@ def needs_of(job: dict[str, Any]) -> list[str]:
 
 
 def pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions@")]
+    """The steps that run a Pulumi command (without one, the action only installs the CLI)."""
+    return [s for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions@")
+            and "command" in (s.get("with") or {})]
 
 
 # --- the linter itself -------------------------------------------------------------------------------------
@@ -223,3 +225,94 @@ def test_one_uv_version_everywhere() -> None:
             runs = [s.get("run", "") for s in job["steps"]]
             if any("uv " in r for r in runs):
                 assert 'pip install "uv==${UV_VERSION}"' in runs
+
+
+# --- reaching the cluster and guarding previews (issue 11, items 2 and 11) ------------------------------------
+
+CLUSTER_REACHABLE = Path(__file__).resolve().parents[2] / ".ci" / "cluster-reachable"
+
+
+def cloud_jobs() -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{path.name}:{name}", job) for path in (PULL_REQUEST, DEPLOY)
+            for name, job in load(path)["jobs"].items() if pulumi_steps(job)]
+
+
+def test_every_preview_and_deploy_runs_the_policy_pack() -> None:
+    jobs = cloud_jobs()
+    assert {name for name, _ in jobs} == {"pull-request.yml:preview", "deploy.yml:dev", "deploy.yml:prod"}
+    for name, job in jobs:
+        for step in pulumi_steps(job):
+            assert step["with"]["policyPacks"] == "policy", name
+
+
+def test_cloud_jobs_run_on_the_configured_runner_and_check_the_cluster_first() -> None:
+    for name, job in cloud_jobs():
+        assert "vars.PULUMI_RUNNER_LABEL" in job["runs-on"], name
+        steps = job["steps"]
+        check = next(i for i, s in enumerate(steps) if s.get("run", "").startswith(".ci/cluster-reachable "))
+        command = next(i for i, s in enumerate(steps) if s in pulumi_steps(job))
+        installs = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("pulumi/actions@") and i < check]
+        aws = next(i for i, s in enumerate(steps) if "configure-aws-credentials" in s.get("uses", ""))
+        assert aws < check < command and installs, name
+        assert steps[check]["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+
+
+def test_previews_of_pull_request_code_run_in_a_per_stack_environment_with_the_preview_role() -> None:
+    preview = load(PULL_REQUEST)["jobs"]["preview"]
+    assert environment_name(preview) == "preview-${{ matrix.stack }}"
+    aws = next(s for s in preview["steps"] if "configure-aws-credentials" in s.get("uses", ""))
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    (pulumi,) = pulumi_steps(preview)
+    assert pulumi["with"]["refresh"] is True  # Read fails on an unreachable cluster instead of skipping the diff
+    for job in load(DEPLOY)["jobs"].values():
+        deploy_aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
+        assert deploy_aws["with"]["role-to-assume"] != aws["with"]["role-to-assume"]
+
+
+def _stub(bin_dir: Path, name: str, script: str) -> None:
+    path = bin_dir / name
+    path.write_text("#!/usr/bin/env bash\n" + script)
+    path.chmod(0o755)
+
+
+def _reachable(tmp_path: Path, stubs: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Stand-ins for the three CLIs the check calls, so each branch of the script runs without a cloud.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in stubs.items():
+        _stub(bin_dir, name, script)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return subprocess.run(["bash", str(CLUSTER_REACHABLE), "prod"], capture_output=True, text=True, env=env,
+                          timeout=30)
+
+
+AWS_STUB = """case "$*" in
+  *cluster.endpoint*) echo https://example.eks.amazonaws.com ;;
+  *certificateAuthority*) echo bW9jaw== ;;
+  *get-token*) echo token ;;
+esac
+"""
+
+
+def test_reachability_check_passes_before_the_first_deploy(tmp_path: Path) -> None:
+    result = _reachable(tmp_path, {"pulumi": "exit 1\n"})
+    assert result.returncode == 0 and "no cluster yet" in result.stdout
+
+
+def test_reachability_check_fails_loudly_when_the_api_does_not_answer(tmp_path: Path) -> None:
+    result = _reachable(tmp_path, {"pulumi": "echo milvus-eks-prod-eks\n", "aws": AWS_STUB,
+                                   "curl": "echo 'curl: (28) Connection timed out' >&2; exit 28\n"})
+    assert result.returncode == 1
+    assert "::error title=Kubernetes API of milvus-eks-prod-eks not usable" in result.stdout
+    assert "PULUMI_RUNNER_LABEL" in result.stderr and "publicAccessCidrs" in result.stderr
+
+
+def test_reachability_check_names_a_runner_identity_that_is_no_cluster_principal(tmp_path: Path) -> None:
+    result = _reachable(tmp_path, {"pulumi": "echo milvus-eks-prod-eks\n", "aws": AWS_STUB, "curl": "echo 401\n"})
+    assert result.returncode == 1 and "not a cluster principal" in result.stdout
+    assert "adminPrincipals" in result.stderr
+
+
+def test_reachability_check_passes_when_the_api_answers(tmp_path: Path) -> None:
+    result = _reachable(tmp_path, {"pulumi": "echo milvus-eks-prod-eks\n", "aws": AWS_STUB, "curl": "echo 200\n"})
+    assert result.returncode == 0 and "reachable at https://example.eks.amazonaws.com" in result.stdout
