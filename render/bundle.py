@@ -212,7 +212,7 @@ def monitoring_values(settings: Settings, plan: Plan) -> dict[str, Any]:
 
 def _chart_objects(settings: Settings, pin: versions.ChartPin, values: Mapping[str, Any], release: str,
                    namespace: str, transform: Callable[[dict], dict] | None) -> list[BundleObject]:
-    return [BundleObject(pin.name, pin.name, _freeze(thaw(r.obj)), hook=r.hook, crd=r.crd)
+    return [BundleObject(pin.name, pin.name, thaw(r.obj), hook=r.hook, crd=r.crd)
             for r in render_chart(pin, values, release=release, namespace=namespace, post_render=transform,
                                   kubernetes_version=settings.cluster.kubernetes_version)]
 

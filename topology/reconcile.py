@@ -7,8 +7,8 @@ Promises: idempotent (a converged server gives zero actions), safe (never drops 
 loaded collection except to load it again with a new replica layout, leaves what the spec does not name
 alone), resumable (every action is re-derived from what the server says, so a killed run converges when
 re-run: a load it left in progress is waited for, then planned). Another client's load in progress is left
-alone unless query nodes must move, then waited for. What it may not change (shard count, dim, metric, index of an existing collection) is drift:
-reported, exit 2, that collection untouched.
+alone unless query nodes must move, then waited for. What it may not change (shard count, dim, metric, index
+of an existing collection) is drift: reported, exit 2, that collection untouched.
 
 Exit codes: 0 converged (or dry run), 1 error (one line naming the file, key or server answer; no traceback;
 also for bad arguments, a refused password and a bad spec, all before anything changes), 2 drift.

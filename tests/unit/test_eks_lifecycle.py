@@ -265,4 +265,4 @@ def test_private_access_cidrs_need_the_private_endpoint():
     raw["cluster"]["endpoint"].update(privateAccess=False, privateAccessCidrs=["10.0.0.0/8"])
     with pytest.raises(ConfigError) as caught:
         load_settings(raw, "us-west-2", today=date(2026, 11, 30))
-    assert caught.value.paths() == ["cluster.endpoint.privateAccessCidrs"]
+    assert "cluster.endpoint.privateAccessCidrs" in caught.value.paths()
