@@ -185,13 +185,19 @@ def test_graph_registers_the_cronjob_its_roles_and_service_accounts(graph: Graph
     assert _ints(cron.inputs["spec"]) == rendered["spec"] and cron.inputs["metadata"] == rendered["metadata"]
     accounts = {r.inputs["metadata"]["name"] for r in children if r.type == "kubernetes:core/v1:ServiceAccount"}
     assert accounts == {rb.service_account_name("milvus"), rb.restore_service_account_name("milvus")}
-    associations = {r.inputs["serviceAccount"]: r for r in children
-                    if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"}
-    assert set(associations) == accounts
     roles = {r.name: r for r in children if r.type == "aws:iam/role:Role"}
-    for name, association in associations.items():
-        assert association.inputs["namespace"] == s.milvus.namespace
-        assert association.inputs["roleArn"] in {r.outputs["arn"] for r in roles.values()}
+    role_arns = {r.outputs["arn"] for r in roles.values()}
+    if s.milvus.service_account_binding == "podIdentity":
+        associations = {r.inputs["serviceAccount"]: r for r in children
+                        if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"}
+        assert set(associations) == accounts
+        for association in associations.values():
+            assert association.inputs["namespace"] == s.milvus.namespace
+            assert association.inputs["roleArn"] in role_arns
+    else:  # IRSA: each service account names its role
+        for r in children:
+            if r.type == "kubernetes:core/v1:ServiceAccount":
+                assert r.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] in role_arns
     config = next(r for r in children if r.type == "kubernetes:core/v1:ConfigMap")
     milvus_bucket = graph.one("aws:s3/bucket:Bucket", "milvus-bucket").outputs["bucket"]
     parsed = yaml.safe_load(config.inputs["data"]["backup.yaml"])["minio"]
