@@ -53,7 +53,7 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluste
                                               depends_on=list(pools.values())))
 karpenter = (Karpenter("karpenter", KarpenterArgs(
     settings, plan, cluster.name, cluster.cluster.vpc_config.cluster_security_group_id, network.private_subnet_ids,
-    zone_names, namer), pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
+    zone_names, namer, bundle), pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                                depends_on=[addons]))
              if karpenter_pools(settings) else None)
 nodes_ready = [addons, *([karpenter] if karpenter else [])]

@@ -2,7 +2,8 @@
 through EKS Pod Identity, like Milvus'), the interruption queue and its EventBridge rules, a node role with an EKS
 access entry of type EC2_LINUX for the nodes it launches, the discovery tags on the private subnets and the cluster
 security group, the vendored CRD and controller charts on the `system` pool, and one EC2NodeClass + NodePool per
-pool. Decisions live in render/karpenter.py."""
+pool. Decisions live in render/karpenter.py; the charts' values and the NodePool/EC2NodeClass objects come from the
+bundle, where the scheduling check saw them."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.kube import register
 from components.options import inherited_dependencies
+from render import bundle as b
 from render import karpenter as kp
+from render.bundle import Bundle
 from render.iam import assume_role_policy
-from render.naming import Namer, pool_tolerations
+from render.naming import Namer
 from stacks.settings import Settings
 from stacks.sizing import Plan
 from stacks.versions import KARPENTER, KARPENTER_CRD
@@ -39,6 +43,8 @@ class KarpenterArgs:
     private_subnet_ids: list[pulumi.Input[str]]
     zones: tuple[str, ...]
     namer: Namer
+    bundle: Bundle
+    """The controller chart's values and the NodePool/EC2NodeClass objects (owner `karpenter`)."""
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -93,7 +99,6 @@ class Karpenter(pulumi.ComponentResource):
                                                  namespace=kp.NAMESPACE, service_account=kp.SERVICE_ACCOUNT,
                                                  role_arn=controller.arn, tags=tags, opts=child)
 
-        system = s.node_pools[s.pool_for("system")]
         crds = k8s.helm.v3.Release(
             f"{name}-crd", name=kp.CRD_RELEASE, chart=KARPENTER_CRD.archive, namespace=kp.NAMESPACE, atomic=True,
             timeout=HELM_TIMEOUT_SECONDS, opts=pulumi.ResourceOptions(parent=self,
@@ -102,30 +107,30 @@ class Karpenter(pulumi.ComponentResource):
             f"{name}-release", name=kp.RELEASE, chart=KARPENTER.archive, namespace=kp.NAMESPACE,
             # The CRDs belong to the karpenter-crd release, which (unlike a chart's crds/) Helm upgrades.
             skip_crds=True,
-            values=pulumi.Output.all(args.cluster_name, queue.name).apply(
-                lambda a: kp.controller_values(s, a[0], a[1], pool_tolerations(system))),
+            values=b.deploy_time_values(args.bundle.karpenter_values, {b.CLUSTER_NAME: args.cluster_name,
+                                                                      b.INTERRUPTION_QUEUE: queue.name}),
             atomic=True, timeout=HELM_TIMEOUT_SECONDS,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, policy, binding, access, *attached,
                                                                  *inherited_dependencies(opts)]))
 
-        objects = pulumi.Output.all(args.cluster_name, node_role.name).apply(
-            lambda a: kp.manifests(s, args.plan, args.zones, a[0], a[1], tags))
+        # The bundle placed the pools' nodes in stand-in zones; the objects name the region's real ones.
+        leaves = {b.CLUSTER_NAME: args.cluster_name, b.KARPENTER_NODE_ROLE: node_role.name,
+                  **dict(zip(b.planned_zones(s), args.zones))}
         after_controller = pulumi.ResourceOptions(parent=self, depends_on=[release])
+        classes = {}
+        for manifest in args.bundle.owned("karpenter", "EC2NodeClass"):
+            pool = manifest["metadata"]["name"]
+            manifest["spec"]["tags"] = tags
+            classes[pool] = register(f"{name}-class-{pool}", b.deploy_time_values(manifest, leaves), after_controller)
         self.node_pools = []
-        for pool in kp.karpenter_pools(s):
-            node_class = k8s.apiextensions.CustomResource(
-                f"{name}-class-{pool}", api_version=kp.NODECLASS_API, kind="EC2NodeClass",
-                metadata={"name": kp.node_class_name(pool)},
-                spec=objects.apply(lambda o, p=pool: _find(o, "EC2NodeClass", p)["spec"]), opts=after_controller)
-            manifest = kp.node_pool_manifest(pool, s.node_pools[pool], args.zones, args.plan.pool(pool).desired_size)
-            self.node_pools.append(k8s.apiextensions.CustomResource(
-                f"{name}-pool-{pool}", api_version=kp.NODEPOOL_API, kind="NodePool", metadata=manifest["metadata"],
-                spec=manifest["spec"], opts=pulumi.ResourceOptions(parent=self, depends_on=[release, node_class])))
+        for manifest in args.bundle.owned("karpenter", "NodePool"):
+            pool = manifest["metadata"]["name"]
+            node_class = manifest["spec"]["template"]["spec"]["nodeClassRef"]["name"]
+            self.node_pools.append(register(
+                f"{name}-pool-{pool}", b.deploy_time_values(manifest, leaves),
+                pulumi.ResourceOptions(parent=self, depends_on=[release, classes[node_class]])))
 
         self.node_role_arn = node_role.arn
         self.queue_name = queue.name
         self.register_outputs({"nodeRoleArn": self.node_role_arn, "queueName": self.queue_name})
 
-
-def _find(objects: list[dict], kind: str, name: str) -> dict:
-    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from render import backup as rb
+from render import karpenter as kp
 from render import milvus_values as mv
 from render import monitoring_objects as mon
 from render import monitoring_values as kps
@@ -48,7 +49,11 @@ RECEIVER_SECRET = "deploy-time-receiver-secret-"
 BACKUP_BUCKET = "deploy-time-backup-bucket"
 BACKUP_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-backup"
 RESTORE_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-restore"
-DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD, BACKUP_BUCKET, BACKUP_ROLE_ARN, RESTORE_ROLE_ARN)
+CLUSTER_NAME = "deploy-time-cluster-name"
+INTERRUPTION_QUEUE = "deploy-time-interruption-queue"
+KARPENTER_NODE_ROLE = "deploy-time-karpenter-node-role"
+DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD, BACKUP_BUCKET, BACKUP_ROLE_ARN, RESTORE_ROLE_ARN,
+               CLUSTER_NAME, INTERRUPTION_QUEUE, KARPENTER_NODE_ROLE)
 
 PROGRAM = "program"
 """`source` of the objects the program writes itself (charts' objects carry the chart name)."""
@@ -93,6 +98,8 @@ class Bundle:
     capacity: cap.CapacityReport
     scheduling: scheduling.SchedulingReport
     problems: tuple[Problem, ...] = field(default=(), compare=False)
+    karpenter_values: Mapping[str, Any] | None = None
+    """The Karpenter controller chart's values (None when no pool uses Karpenter)."""
 
     def owned(self, owner: str, kind: str | None = None) -> tuple[dict[str, Any], ...]:
         """Copies of the program's own objects that `owner` registers (optionally one kind): a component may fill
@@ -280,6 +287,16 @@ def build(settings: Settings, plan: Plan) -> Bundle:
         kps_values = monitoring_values(settings, plan)
         pin = _pin(kps.RELEASE, settings.monitoring.chart_version, "monitoring.chartVersion", problems)
         objects += _chart_objects(settings, pin, kps_values, kps.RELEASE, settings.monitoring.namespace, None)
+    karpenter_values = None
+    if kp.karpenter_pools(settings):
+        karpenter_values = kp.controller_values(settings, CLUSTER_NAME, INTERRUPTION_QUEUE, pool_tolerations(
+            settings.node_pools[settings.pool_for("system")]))
+        objects += _chart_objects(settings, versions.KARPENTER_CRD, {}, kp.CRD_RELEASE, kp.NAMESPACE, None)
+        # The controller's release skips its chart's crds/: the karpenter-crd release owns them (and upgrades them).
+        objects += [o for o in _chart_objects(settings, versions.KARPENTER, karpenter_values, kp.RELEASE,
+                                              kp.NAMESPACE, None) if not o.crd]
+        objects += [BundleObject(PROGRAM, "karpenter", _freeze(o))
+                    for o in kp.manifests(settings, plan, zones, CLUSTER_NAME, KARPENTER_NODE_ROLE, {})]
     objects += _program_objects(settings, plan)
 
     catalog = load_catalog()
@@ -296,7 +313,7 @@ def build(settings: Settings, plan: Plan) -> Bundle:
     placed = scheduling.check([*(o.obj for o in objects if not o.crd), *operated],
                               pool_shapes(settings, plan, zones), priorities=PRIORITY_VALUES)
     return Bundle(values, kps_values, tuple(objects), operated, report, placed,
-                  (*problems, *report.problems, *placed.problems))
+                  (*problems, *report.problems, *placed.problems), karpenter_values)
 
 
 def _pin(chart: str, version: str, key: str, problems: list[Problem]) -> versions.ChartPin:
