@@ -6,6 +6,7 @@ import pulumi_aws as aws
 from components import outputs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
+from components.milvus_backup import MilvusBackup, MilvusBackupArgs
 from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
 from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -54,6 +55,12 @@ milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_na
                                                    oidc_issuer=cluster.oidc_issuer, bundle=bundle, namer=namer),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=[addons, priorities]))
+backup = (MilvusBackup("backup", MilvusBackupArgs(
+              settings=settings, bundle=bundle, cluster_name=cluster.name, milvus_bucket_name=milvus.bucket_name,
+              milvus_bucket_arn=milvus.bucket_arn, namer=namer, oidc_provider_arn=milvus.oidc_provider_arn,
+              oidc_issuer=cluster.oidc_issuer, namespace=milvus.namespace_resource),
+                       pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider}))
+          if settings.milvus.backup.enabled else None)
 monitoring = (Monitoring("monitoring", MonitoringArgs(settings, bundle),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
                                                 depends_on=[addons, priorities]))
@@ -79,5 +86,8 @@ pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
 pulumi.export(outputs.PLAN, plan.summary())
 pulumi.export(outputs.CAPACITY, bundle.capacity.summary())
 pulumi.export(outputs.SCHEDULING, bundle.scheduling.summary())
+if backup is not None:
+    pulumi.export(outputs.MILVUS_BACKUP, {"cronJob": f"{milvus.namespace}/{backup.cronjob_name}",
+                                          "bucket": backup.backup_bucket_name, "prefix": settings.milvus.backup.prefix})
 if monitoring is not None:
     pulumi.export(outputs.GRAFANA_ADMIN_SECRET, f"{monitoring.namespace}/{monitoring.grafana_admin_secret}")

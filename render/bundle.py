@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from render import backup as rb
 from render import milvus_values as mv
 from render import monitoring_objects as mon
 from render import monitoring_values as kps
@@ -42,7 +43,10 @@ PASSWORD = "deploy-time-password"
 ETCD_PASSWORD = "deploy-time-etcd-password"
 RECEIVER_SECRET = "deploy-time-receiver-secret-"
 """Prefix of the alert receivers' secret placeholders, one per receiver: `RECEIVER_SECRET + <receiver name>`."""
-DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD)
+BACKUP_BUCKET = "deploy-time-backup-bucket"
+BACKUP_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-backup"
+RESTORE_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-restore"
+DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD, BACKUP_BUCKET, BACKUP_ROLE_ARN, RESTORE_ROLE_ARN)
 
 PROGRAM = "program"
 """`source` of the objects the program writes itself (charts' objects carry the chart name)."""
@@ -147,6 +151,9 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
         s, name=base, configmap=base, uri=f"http://{mv.endpoint(m.release_name, m.namespace)}",
         secret_name=mv.root_secret_name(m.release_name), secret_key=mv.ROOT_PASSWORD_KEY)))
 
+    if m.backup.enabled:
+        found += [("backup", o) for o in backup_objects(s)]
+
     found.append(("addons", cluster_addons.gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
     found += [("priorities", o) for o in nq.priority_class_manifests()]
 
@@ -168,6 +175,22 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
                                ("milvus-capacity", render_capacity(ctx, planned_memory))):
             found.append(("monitoring", mon.dashboard_configmap_manifest(ns, key, dashboard)))
     return [BundleObject(PROGRAM, owner, _freeze(obj)) for owner, obj in found]
+
+
+def backup_objects(settings: Settings) -> list[dict[str, Any]]:
+    """The scheduled backup's objects (render/backup.py): its config, the backup and restore service accounts and
+    the CronJob. Bucket names and IRSA role ARNs are placeholders here (MilvusBackup swaps them)."""
+    irsa = settings.milvus.service_account_binding == "irsa"
+    release = settings.milvus.release_name
+    return [
+        rb.configmap_manifest(settings, bucket_name=BUCKET,
+                              backup_bucket_name=BACKUP_BUCKET if settings.milvus.backup.destination == "bucket"
+                              else BUCKET),
+        rb.service_account_manifest(settings, rb.service_account_name(release), BACKUP_ROLE_ARN if irsa else None),
+        rb.service_account_manifest(settings, rb.restore_service_account_name(release),
+                                    RESTORE_ROLE_ARN if irsa else None),
+        rb.cronjob_manifest(settings),
+    ]
 
 
 def _quota_objects(settings: Settings, report: cap.CapacityReport) -> list[BundleObject]:

@@ -499,6 +499,11 @@ def namespace_manifest(settings: Settings) -> dict:
                 **k8s_labels("milvus"), **pod_security_labels(pod_security_level(settings))}}}
 
 
+def root_password_keepers(namespace: str, release: str) -> dict[str, str]:
+    """What replaces the generated root password (pulumi-random `keepers`): a new release identity only."""
+    return {"milvusRelease": f"{namespace}/{release}"}
+
+
 def root_secret_manifest(namespace: str, release: str, password: Any, etcd_password: Any) -> dict:
     """The root credentials of Milvus and of its etcd; the passwords are whatever the caller holds (secret Outputs
     in the program)."""

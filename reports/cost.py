@@ -78,6 +78,9 @@ class Inventory:
     clusters: tuple[ClusterItem, ...] = ()
     object_storage_gib: float = 0.0
     object_storage_source: str = "none"
+    backup_storage_gib: float = 0.0
+    """Full backups kept at steady state × data size (render/backup.py `storage_estimate`)."""
+    backup_storage_source: str = "none"
     unpriced: tuple[str, ...] = ()
     """Resources present but not priced (no sourced price), e.g. `3 Elastic IPs (public IPv4)`."""
     notes: tuple[str, ...] = ()
@@ -335,6 +338,12 @@ def estimate(inventory: Inventory, prices: PriceTable, *, spot_discount: float =
         items.append(LineItem("storage", "S3 Standard", "S3 Standard: planned data", round(inventory.object_storage_gib, 1),
                               "GB-month", per_gb, round(inventory.object_storage_gib * per_gb, 2),
                               inventory.object_storage_source))
+
+    if inventory.backup_storage_gib:
+        per_gb = source("s3", "standard_storage_first_50tb", "S3 Standard storage")
+        items.append(LineItem("storage", "S3 Standard backups", "S3 Standard: backups",
+                              round(inventory.backup_storage_gib, 1), "GB-month", per_gb,
+                              round(inventory.backup_storage_gib * per_gb, 2), inventory.backup_storage_source))
 
     warnings.extend(inventory.notes)
     if inventory.unpriced:

@@ -274,6 +274,42 @@ class ServiceSettings(Model):
     """Address ranges (e.g. the VPC) that may reach the proxy port."""
 
 
+def _cron(value: str) -> str:
+    from stacks.cron import CronError, parse
+
+    try:
+        parse(value)
+    except CronError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class BackupSettings(Model):
+    enabled: bool = True
+    """Run milvus-backup on a schedule (a CronJob on the system pool); needs `objectStorage: s3`."""
+    schedule: Cron = "0 2 * * *"
+    """When backups start, cron syntax in UTC (Kubernetes CronJob `schedule`), e.g. "0 2 * * *" daily at 02:00."""
+    retention_days: int = Field(7, ge=1, le=3650)
+    """Scheduled backups older than this are deleted after the next successful backup (the newest always stays)."""
+    destination: Literal["prefix", "bucket"] = "prefix"
+    """`prefix`: a folder of the Milvus bucket (cheap, shares its fate); `bucket`: a dedicated bucket (prod)."""
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "backup"
+    """Root folder of the backups (milvus-backup `backupRootPath`); must differ from the Milvus release name."""
+    versioning: bool = True
+    """Version the dedicated bucket: a deleted or overwritten backup stays recoverable for `noncurrentVersionDays`."""
+    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+    """How long a deleted backup's versions are kept in the dedicated, versioned bucket."""
+    protect: bool = True
+    """Protect the dedicated bucket in Pulumi state: `pulumi destroy` fails instead of deleting the backups."""
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete a non-empty dedicated bucket. Only for throwaway stacks."""
+    resources: Resources = Resources()
+    """Requests/limits of the backup container; unset values take the defaults in render/backup.py."""
+
+
 class MilvusSettings(Model):
     namespace: DnsLabel = "milvus"
     release_name: DnsLabel = "milvus"
@@ -296,6 +332,8 @@ class MilvusSettings(Model):
     woodpecker: WoodpeckerSettings = WoodpeckerSettings()
     bucket: BucketSettings = BucketSettings()
     service: ServiceSettings = ServiceSettings()
+    backup: BackupSettings = BackupSettings()
+    """Scheduled backups with milvus-backup, their retention and destination (docs/runbook.md#restore)."""
 
 
 # ---------------------------------------------------------------------------------------------- topology

@@ -696,6 +696,7 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
         # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
         yield Problem("milvus.service.allowedCidrs",
                       "is empty but service.type is internalNlb; list the client CIDRs (e.g. the VPC CIDR)")
+    yield from _check_backup(s)
 
 
 def _check_client_cidrs(s: Settings) -> Iterator[Problem]:
@@ -733,3 +734,25 @@ def _check_alerting(s: Settings) -> Iterator[Problem]:
         seen.add(receiver.name)
         if not receiver.severities:
             yield Problem(f"{where}.severities", "is empty; list the severities it gets, e.g. [critical, warning]")
+
+
+def _check_backup(s: Settings) -> Iterator[Problem]:
+    from stacks.cron import parse
+
+    b = s.milvus.backup
+    if not b.enabled:
+        return
+    if s.milvus.object_storage != "s3":
+        yield Problem("milvus.backup.enabled", "backups need objectStorage: s3 (in-cluster MinIO is not backed up "
+                                               "here); set milvus.objectStorage: s3 or milvus.backup.enabled: false")
+    if b.destination == "prefix" and b.prefix == s.milvus.release_name:
+        yield Problem("milvus.backup.prefix", f"'{b.prefix}' is the folder Milvus itself writes (its release name); "
+                                              f"choose another, e.g. backup")
+    if b.destination == "bucket" and b.force_destroy and b.protect:
+        yield Problem("milvus.backup.forceDestroy", "contradicts protect: true; set one of them to false")
+    interval = parse(b.schedule).max_interval_seconds()
+    if b.retention_days * 86400 < interval:
+        yield Problem("milvus.backup.retentionDays",
+                      f"{b.retention_days} day(s) is shorter than the longest gap between two runs of "
+                      f"'{b.schedule}' ({interval / 86400:g} days); raise it to at least "
+                      f"{-(-interval // 86400)}")

@@ -169,3 +169,11 @@ def chart_pin(name: str, version: str) -> ChartPin:
     vendored = ", ".join(p.version for p in CHARTS if p.name == name) or "none"
     raise LookupError(f"chart {name} {version} is not vendored in charts/ (vendored: {vendored}); "
                       f"see charts/README.md to add it")
+
+
+# zilliztech/milvus-backup: newest release (tag v0.5.16, 2026-05-29). Its README's compatibility table: backups from
+# Milvus 2.2+, restores into 2.4+, a 2.6 backup restores only into 2.6. The release workflow
+# (.github/workflows/release.yaml) pushes `milvusdb/milvus-backup:<git describe>` = the tag. No digest is pinned:
+# none could be read offline; pin `@sha256:` here once `docker buildx imagetools inspect` has been run.
+MILVUS_BACKUP_VERSION = "v0.5.16"
+MILVUS_BACKUP_IMAGE = f"milvusdb/milvus-backup:{MILVUS_BACKUP_VERSION}"

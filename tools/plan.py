@@ -25,6 +25,7 @@ Secret inputs and outputs are written as "[secret]"; so are the data of Kubernet
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -375,6 +376,18 @@ def render_capacity(capacity: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def render_backup(backup: Mapping[str, Any]) -> list[str]:
+    if not backup.get("enabled"):
+        return ["  off (milvus.backup.enabled: false): nothing to restore from"]
+    out = [f"  schedule {backup['schedule']}, keep {backup['retentionDays']} days, to the {backup['destination']}",
+           f"  CronJob {backup['cronJob']} ({backup['image']}); MilvusBackupStale after {backup['staleAfterHours']:g}h "
+           f"without a success"]
+    if "storageGiB" in backup:
+        out.append(f"  {backup['copiesKept']} full copies kept ≈ {backup['storageGiB']:,.1f} GiB in S3 "
+                   f"({backup['storageBasis']})")
+    return out
+
+
 DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 """RFC 5737 TEST-NET-1..3: fine in examples, unreachable as an allow-list."""
 
@@ -429,7 +442,7 @@ def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
                   quota: Mapping[str, Any], cost: Mapping[str, Any],
                   capacity: Mapping[str, Any] | None = None, cluster: Mapping[str, Any] | None = None,
-                  warnings: Iterable[str] = ()) -> str:
+                  warnings: Iterable[str] = (), backup: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
     if cluster:
@@ -450,6 +463,8 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     elif quota:
         out += ["", "Namespace quotas (ResourceQuota hard limits)"]
         out += render_data(quota)
+    if backup is not None:
+        out += ["", "Backups (milvus-backup CronJob)"] + render_backup(backup)
     out += ["", f"Monthly cost estimate (USD, {cost['pricedRegion']} list prices, {cost['hoursPerMonth']} h/month)"]
     for item in cost["lineItems"]:
         note = f"  ({item['note']})" if item["note"] else ""
@@ -494,6 +509,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
     default)."""
     from stacks.validation import utc_today
 
+    from render.backup import summary as backup_summary
     from reports.cost import estimate, inventory_from_resources
     from reports.pricing import load_price_table
     from components import outputs as output_names
@@ -515,6 +531,10 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
                                          plan if isinstance(plan, Mapping) else None,
                                          settings.topology.collections,
                                          [*(o.obj for o in bundle.objects), *bundle.operated])
+    backup = backup_summary(settings, inventory.object_storage_gib)
+    if backup.get("storageGiB"):
+        inventory = dataclasses.replace(inventory, backup_storage_gib=backup["storageGiB"],
+                                        backup_storage_source=backup["storageBasis"])
     cost = estimate(inventory, load_price_table()).to_dict()
     tree = component_tree(graph)
     pools, quota = node_pools(graph), quotas(graph)
@@ -533,6 +553,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "objectCounts": graph.program["bundle"].counts(),
         "scheduling": normalize(graph.outputs.get(output_names.SCHEDULING)),
         "outputs": {k: v for k, v in outputs.items() if k != key},
+        "backup": backup,
         "cost": cost,
         "cluster": cluster,
         "warnings": [*cluster_warnings, *cost["warnings"]],
@@ -541,7 +562,8 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
-                           normalize(capacity) if isinstance(capacity, Mapping) else None, cluster, cluster_warnings)
+                           normalize(capacity) if isinstance(capacity, Mapping) else None, cluster, cluster_warnings,
+                           backup)
     report += scheduling_report(graph.program["bundle"])
     return PlanResult(graph.stack, report, document, files)
 

@@ -104,7 +104,7 @@ def test_every_key_exists_in_the_chart(stack: str, variant: dict):
 
 
 def test_minio_variant_keys_exist():
-    s = settings_for("dev", {"objectStorage": "minio"}, {"milvus": {"roles": [
+    s = settings_for("dev", {"objectStorage": "minio", "backup": {"enabled": False}}, {"milvus": {"roles": [
         "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode", "etcd", "messageQueue", "minio"]}})
     assert unknown_keys(values_for(s), KEYS) == []
 
@@ -166,7 +166,7 @@ def test_no_static_credentials_in_values(stack: str):
 
 
 def test_minio_mode_runs_minio_on_its_pool():
-    s = settings_for("dev", {"objectStorage": "minio"}, {"milvus": {"roles": [
+    s = settings_for("dev", {"objectStorage": "minio", "backup": {"enabled": False}}, {"milvus": {"roles": [
         "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode", "etcd", "messageQueue", "minio"]}})
     v = values_for(s)
     assert v["minio"]["enabled"] is True and v["externalS3"] == {"enabled": False}

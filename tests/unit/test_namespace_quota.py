@@ -75,13 +75,14 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
         if kind == "PersistentVolumeClaim":
             c.total["pvcs"] += 1
             c.total["storage"] += _q(spec_["resources"]["requests"]["storage"])
-        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
             continue
         if "test" in (obj["metadata"].get("annotations") or {}).get("helm.sh/hook", ""):
             continue
-        pod = spec_["template"]["spec"]
+        # A CronJob runs one Job at a time here (concurrencyPolicy Forbid): one pod of its template.
+        pod = (spec_["jobTemplate"]["spec"] if kind == "CronJob" else spec_)["template"]["spec"]
         count = {"Deployment": int(spec_.get("replicas", 1)) + _surge(spec_), "StatefulSet": int(spec_.get("replicas", 1)),
-                 "DaemonSet": nodes, "Job": 1}[kind]
+                 "DaemonSet": nodes, "Job": 1, "CronJob": 1}[kind]
         c.pod([x.get("resources", {}) for x in pod["containers"]], count,
               [x.get("resources", {}) for x in pod.get("initContainers") or []])
         for claim in spec_.get("volumeClaimTemplates") or []:
