@@ -80,6 +80,8 @@ REPLACED_BY: dict[str, dict[str, str]] = {
     },
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": {
         "bucket": f"{TF_AWS} internal/service/s3/bucket_object_lock_configuration.go: bucket ForceNew",
+        "objectLockEnabled": f"{TF_AWS} internal/service/s3/bucket_object_lock_configuration.go: "
+                             f"object_lock_enabled ForceNew",
     },
     "kubernetes:helm.sh/v3:Release": {
         "name": "pulumi/pulumi-kubernetes provider/pkg/provider/helm_release.go Diff: forceNewFields .name",
@@ -106,6 +108,7 @@ segment and replica at once."""
 STATEFUL: dict[str, str] = {
     "aws:eks/cluster:Cluster": "the EKS cluster (every workload and volume attachment)",
     "aws:s3/bucket:Bucket": "the Milvus bucket (segments, indexes, binlogs, backups)",
+    # Deleting the resource suspends versioning (bucket_versioning.go resourceBucketVersioningDelete).
     "aws:s3/bucketVersioning:BucketVersioning": "the bucket's versioning (deleting it suspends versioning)",
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": "the bucket's Object Lock",
     "aws:ec2/vpc:Vpc": "the VPC the cluster runs in",

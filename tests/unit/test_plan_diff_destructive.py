@@ -43,6 +43,8 @@ def plans(tmp_path_factory) -> dict[str, Path]:
     out = {"dev": _plan_into(root / "dev", "dev", graph_for("dev"))}
     out["cidr"] = _mutated(root, "cidr", lambda c: c["milvus-eks:network"].update(vpcCidr="10.41.0.0/16"))
     out["retention"] = _mutated(root, "retention", lambda c: c["milvus-eks:monitoring"].update(retention="5d"))
+    out["milvus-patch"] = _mutated(root, "milvus-patch",
+                                   lambda c: c.setdefault("milvus-eks:milvus", {}).update(imageTag="v2.6.14"))
     # Another stack name changes every physical name derived from it, the bucket prefix among them.
     renamed = root / "renamed"
     renamed.mkdir()
@@ -145,6 +147,31 @@ def test_a_prometheus_retention_change_is_not_destructive(plans):
     assert "None: no stateful resource or object is replaced or deleted." in markdown
     assert "`spec.retention` | 3d | 5d" in markdown  # the change is there, it just destroys nothing
     assert plan_diff.main([str(plans["dev"]), str(plans["retention"])]) == 0
+
+
+def test_a_milvus_patch_release_is_not_destructive(plans):
+    markdown, findings = plan_diff.diff(plans["milvus-patch"], plans["dev"])
+    assert findings == {}
+    assert "v2.6.14" in markdown and "v2.6.15" in markdown  # the image change is in the object diff
+
+
+def test_an_eks_minor_upgrade_changes_versions_in_place(plans, tmp_path):
+    # The stack files pin add-ons for one minor only, so the upgrade is written into the head's input hashes:
+    # the cluster's and node groups' `version` and every add-on's `addonVersion`, as a minor bump changes them.
+    head = _copy(plans["dev"], tmp_path / "upgraded")
+
+    def bump(records):
+        for r in records:
+            for key in ("version", "addonVersion"):
+                if key in r["inputs"] and r["type"].startswith("aws:eks/"):
+                    r["inputs"][key] = "f" * 16
+                    r["inputsHash"] = "e" * 16
+        return records
+
+    _edit_resources(head, bump)
+    markdown, findings = plan_diff.diff(plans["dev"], head)
+    assert findings == {}
+    assert "| `aws:eks/cluster:Cluster` | cluster-eks | version |" in markdown
 
 
 def _edit_object(folder: Path, kind: str, name: str, edit) -> None:
