@@ -221,3 +221,17 @@ def test_every_replace_rule_names_its_source():
             assert inputs, type_
             for path, source in inputs.items():
                 assert ("ForceNew" in source or "forceNewFields" in source or "user guide" in source), (type_, path)
+
+
+def test_a_helm_release_with_a_new_name_is_replaced_with_its_volumes(plans, tmp_path):
+    head = _copy(plans["dev"], tmp_path / "release")
+
+    def rename(records):
+        for r in records:
+            if r["name"] == "milvus-release":
+                r["inputs"]["name"], r["inputsHash"] = "0" * 16, "1" * 16
+        return records
+
+    _edit_resources(head, rename)
+    (hit,) = [f for f in _findings(plans["dev"], head) if "milvus-release" in f.what]
+    assert hit.action == "replaced" and "`name` changes" in hit.reason and "forceNewFields" in hit.reason
