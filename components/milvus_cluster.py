@@ -3,7 +3,8 @@ in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Dec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -34,6 +35,9 @@ class MilvusClusterArgs:
     bundle: Bundle
     """The Helm values and the objects this component registers (owner `milvus`)."""
     namer: Namer
+    zone_leaves: Mapping[str, str] = field(default_factory=dict)
+    """Deploy-time values: the resource-group zone map over the region's real zones (render/bundle.py
+    `zone_leaves`)."""
 
 
 class MilvusCluster(pulumi.ComponentResource):
@@ -84,7 +88,8 @@ class MilvusCluster(pulumi.ComponentResource):
                 irsa_role_arn = role.arn
 
         values = b.deploy_time_values(args.bundle.milvus_values, {b.BUCKET: self.bucket_name,
-                                                                    b.IRSA_ROLE_ARN: irsa_role_arn})
+                                                                    b.IRSA_ROLE_ARN: irsa_role_arn,
+                                                                    **args.zone_leaves})
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=helm_release(m.release_name),

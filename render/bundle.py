@@ -213,7 +213,20 @@ def milvus_values(settings: Settings, plan: Plan) -> dict[str, Any]:
     return mv.render_milvus_values(settings, query_node_replicas=plan.query_node_replicas,
                                    streaming_node_replicas=plan.streaming_node_replicas,
                                    resource_groups=plan.resource_groups, bucket_name=BUCKET,
-                                   irsa_role_arn=IRSA_ROLE_ARN if irsa else None)
+                                   irsa_role_arn=IRSA_ROLE_ARN if irsa else None,
+                                   group_zones=plan.group_zones(planned_zones(settings)))
+
+
+def planned_zones(settings: Settings) -> tuple[str, ...]:
+    """Stand-in zone names: the bundle is rendered before the cloud names the region's zones."""
+    return tuple(f"zone-{i + 1}" for i in range(settings.network.az_count))
+
+
+def zone_leaves(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> dict[str, str]:
+    """Deploy-time replacement (see `deploy_time_values`) of the group → zone map the bundle rendered with stand-in
+    zone names by the same map over the region's real zones (`topology.zoneFailure: replicaPerZone`)."""
+    stand_in = plan.group_zones(planned_zones(settings))
+    return {mv.zones_annotation(stand_in): mv.zones_annotation(plan.group_zones(zones))} if stand_in else {}
 
 
 def monitoring_values(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -237,6 +250,9 @@ def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple
     tries every instance type the pool allows)."""
     catalog = load_catalog()
     shapes = []
+    # replicaPerZone: Karpenter launches each group's query nodes in its group's zone, so the query pool's nodes
+    # follow the groups (the check assigns a shape's zones round-robin over this sequence).
+    pinned = tuple(zones[g.zone] for g in plan.groups if g.zone is not None for _ in range(g.nodes))
     for name, pool in settings.node_pools.items():
         planned = plan.pool(name)
         nodes = planned.desired_size if planned else pool.min_size
@@ -245,7 +261,8 @@ def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple
         ephemeral = {t: catalog[t].nvme_bytes if pool.nvme else pool.root_volume_gb * GIB for t in pool.instance_types}
         shapes.append(scheduling.PoolShape(
             name=name, instance_types=tuple(pool.instance_types), nodes=nodes, max_nodes=pool.max_size,
-            labels=pool_labels(name, pool), taints=tuple(pool_tolerations(pool)), zones=zones,
+            labels=pool_labels(name, pool), taints=tuple(pool_tolerations(pool)),
+            zones=pinned if pinned and "queryNode" in pool.roles else zones,
             ephemeral_bytes_per_type=ephemeral))
     return tuple(shapes)
 
@@ -254,6 +271,7 @@ def build(settings: Settings, plan: Plan) -> Bundle:
     """Render everything once; the bundle's `problems` hold every chart, capacity and scheduling break."""
     m = settings.milvus
     problems: list[Problem] = []
+    zones = planned_zones(settings)
     values = milvus_values(settings, plan)
     objects = [*_chart_objects(settings, _pin(mv.CHART_NAME, m.chart_version, "milvus.chartVersion", problems),
                                values, m.release_name, m.namespace, post_render)]
@@ -275,7 +293,6 @@ def build(settings: Settings, plan: Plan) -> Bundle:
     report = cap.analyse(settings, plan, inventory)
     objects += _quota_objects(settings, report)
 
-    zones = tuple(f"zone-{i + 1}" for i in range(settings.network.az_count))
     placed = scheduling.check([*(o.obj for o in objects if not o.crd), *operated],
                               pool_shapes(settings, plan, zones), priorities=PRIORITY_VALUES)
     return Bundle(values, kps_values, tuple(objects), operated, report, placed,

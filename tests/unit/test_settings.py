@@ -176,6 +176,23 @@ MUTATIONS = [
      "topology.collections[0].resourceGroups", ["2 groups for 3 replicas"]),
     ("segment-cannot-load", _set("topology.collections.0.segmentSizeMb", 16384),
      "topology.collections[0].segmentSizeMb", ["16384 MiB", "loadMemoryUsageFactor 2", "m6id.2xlarge"]),
+    # Zone-failure modes and provisioners.
+    ("bad-zone-failure", _set("topology.zoneFailure", "survive"), "topology.zoneFailure",
+     ['"survive"', "'spread'", "'fullCapacity'", "'replicaPerZone'"]),
+    ("renamed-survive-zone-loss", _set("topology.surviveZoneLoss", True), "topology.surviveZoneLoss",
+     ["replaced by topology.zoneFailure", "zoneFailure: fullCapacity"]),
+    ("replica-per-zone-without-groups", _set("topology.zoneFailure", "replicaPerZone"), "topology.zoneFailure",
+     ["declares 0", "at least 2"]),
+    ("replica-per-zone-on-a-managed-group", _set("topology.zoneFailure", "replicaPerZone"),
+     "nodePools.milvus.provisioner", ["managedNodeGroup", "set provisioner: karpenter"]),
+    ("bad-provisioner", _set("nodePools.milvus.provisioner", "autoscaler"), "nodePools.milvus.provisioner",
+     ['"autoscaler"', "'managedNodeGroup'", "'karpenter'"]),
+    ("hpa-and-fixed-proxies", _set("milvus.components.proxy", {"replicas": 2, "autoscaling": {"enabled": True}}),
+     "milvus.components.proxy.replicas", ["autoscaling.enabled is true", "minReplicas"]),
+    ("hpa-min-above-max", _set("milvus.components.proxy.autoscaling", {"minReplicas": 5, "maxReplicas": 3}),
+     "milvus.components.proxy.autoscaling.minReplicas", ["5 is above maxReplicas 3"]),
+    ("karpenter-on-the-system-pool", _set("nodePools.system.provisioner", "karpenter"),
+     "nodePools.system.provisioner", ["Karpenter controller runs", "managedNodeGroup"]),
 ]
 
 
