@@ -2,8 +2,8 @@
 
 `tools.plan_diff` lists every change; this module picks out the ones a reviewer must approve on purpose: a
 stateful resource (the EKS cluster, the Milvus bucket and its versioning/Object Lock, the VPC and subnets the cluster
-sits in, a Helm release holding the etcd/Prometheus/Alertmanager volume claims, a node group hosting query nodes)
-or a stateful Kubernetes object (a StatefulSet with volume claim templates, a PersistentVolumeClaim, a Prometheus or
+sits in, a Helm release holding the etcd/Prometheus/Alertmanager volume claims, a node group or Karpenter NodePool
+hosting query nodes) or a stateful Kubernetes object (a StatefulSet with volume claim templates, a PersistentVolumeClaim, a Prometheus or
 Alertmanager with storage) that is
 
 - removed,
@@ -83,6 +83,9 @@ REPLACED_BY: dict[str, dict[str, str]] = {
         "objectLockEnabled": f"{TF_AWS} internal/service/s3/bucket_object_lock_configuration.go: "
                              f"object_lock_enabled ForceNew",
     },
+    "kubernetes:karpenter.sh/v1:NodePool": {
+        "metadata.name": "pulumi/pulumi-kubernetes forceNewProperties: metadataForceNewProperties .metadata.name",
+    },
     "kubernetes:helm.sh/v3:Release": {
         "name": "pulumi/pulumi-kubernetes provider/pkg/provider/helm_release.go Diff: forceNewFields .name",
         "namespace": "pulumi/pulumi-kubernetes provider/pkg/provider/helm_release.go Diff: forceNewFields "
@@ -101,6 +104,8 @@ REPLACED_WHEN_FED_BY_A_REPLACEMENT: dict[str, dict[str, str]] = {
 }
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+POOLS = (NODE_GROUP, KARPENTER_NODEPOOL)
 QUERY_NODE_ROLE = "queryNode"
 """The role label (render/naming.py role_label) of a pool that holds query nodes: replacing it drops every loaded
 segment and replica at once."""
@@ -116,8 +121,11 @@ STATEFUL: dict[str, str] = {
     "kubernetes:helm.sh/v3:Release": "a Helm release (its uninstall removes the StatefulSets holding the etcd and "
                                      "Prometheus/Alertmanager volume claims)",
     NODE_GROUP: "a node group hosting query nodes (every loaded segment)",
+    KARPENTER_NODEPOOL: "a Karpenter NodePool hosting query nodes (every loaded segment)",
 }
 
+# pulumi-kubernetes replaces a StatefulSet it manages itself on the same fields (forceNewProperties: statefulSet);
+# the charts' StatefulSets here go through Helm, which is refused instead.
 STATEFULSET_IMMUTABLE = ("spec.volumeClaimTemplates", "spec.selector", "spec.serviceName", "spec.podManagementPolicy")
 """Kubernetes refuses any other update of a live StatefulSet's spec than replicas, ordinals, template,
 updateStrategy, revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and minReadySeconds (apps validation,
@@ -149,7 +157,7 @@ class Destructive:
 
 
 def _is_stateful(record: Mapping[str, Any]) -> bool:
-    if record["type"] == NODE_GROUP:
+    if record["type"] in POOLS:
         return QUERY_NODE_ROLE in (record.get("roles") or [])
     return record["type"] in STATEFUL
 

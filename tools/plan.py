@@ -43,6 +43,7 @@ COMPONENT_PREFIX = "milvus-eks:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 DASHBOARD_LABEL = "grafana_dashboard"
 DEFAULT_GROUP = "__default_resource_group"
 """Milvus' name for the resource group that collections without one load into."""
@@ -109,9 +110,10 @@ def resource_records(graph: Any) -> list[dict[str, Any]]:
             "dependsOn": {k: sorted(short_id(urn) for urn in urns)
                           for k, urns in sorted(getattr(r, "property_dependencies", {}).items())},
         }
-        if r.type == NODE_GROUP:
-            labels = r.inputs.get("labels") or {}
-            record["roles"] = sorted(k.removeprefix(ROLE_LABEL_PREFIX) for k in labels
+        if r.type in (NODE_GROUP, KARPENTER_NODEPOOL):
+            labels = (r.inputs.get("labels") if r.type == NODE_GROUP else
+                      (((r.inputs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels"))
+            record["roles"] = sorted(k.removeprefix(ROLE_LABEL_PREFIX) for k in labels or {}
                                      if k.startswith(ROLE_LABEL_PREFIX))
         records.append(record)
     return sorted(records, key=lambda rec: rec["id"])

@@ -235,3 +235,21 @@ def test_a_helm_release_with_a_new_name_is_replaced_with_its_volumes(plans, tmp_
     _edit_resources(head, rename)
     (hit,) = [f for f in _findings(plans["dev"], head) if "milvus-release" in f.what]
     assert hit.action == "replaced" and "`name` changes" in hit.reason and "forceNewFields" in hit.reason
+
+
+@pytest.fixture(scope="module")
+def prod_plan(tmp_path_factory) -> Path:
+    return _plan_into(tmp_path_factory.mktemp("prod") / "prod", "prod", graph_for("prod"))
+
+
+def test_removing_the_karpenter_pool_of_query_nodes_is_destructive_and_another_pool_is_not(prod_plan, tmp_path):
+    records = json.loads((prod_plan / "resources.json").read_text())
+    pools = {r["name"]: r.get("roles") for r in records if r["type"] == destructive.KARPENTER_NODEPOOL}
+    assert "queryNode" in pools["karpenter-pool-query"] and "queryNode" not in pools["karpenter-pool-coord"]
+    for pool, expected in (("karpenter-pool-query", True), ("karpenter-pool-coord", False)):
+        head = _copy(prod_plan, tmp_path / pool)
+        _edit_resources(head, lambda rs, pool=pool: [r for r in rs if r["name"] != pool])
+        hits = [f for f in _findings(prod_plan, head) if pool in f.what]
+        assert bool(hits) is expected, pool
+        if expected:
+            assert hits[0].action == "deleted" and "Karpenter NodePool hosting query nodes" in hits[0].reason
