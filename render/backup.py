@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ def milvus_root(settings: Settings) -> str:
 
 def backup_config(settings: Settings, *, bucket_name: str, backup_bucket_name: str) -> dict[str, Any]:
     """milvus-backup's backup.yaml (configs/backup.yaml keys). No credential: the password comes from the root
-    Secret through MILVUS_PASSWORD, S3 access from the pod's IAM role."""
+    Secret (a file the container's shell exports as MILVUS_PASSWORD), S3 access from the pod's IAM role."""
     from render import milvus_values as mv
 
     m = settings.milvus
@@ -177,6 +178,18 @@ def backup_script(retention_days: int) -> str:
     )
 
 
+# The root password as a file from the Secret, exported to milvus-backup's MILVUS_PASSWORD by the shell that starts
+# it: never a pod environment variable (which `kubectl describe` and crash dumps show; checkov CKV_K8S_35).
+CREDENTIALS_DIR = "/credentials"
+
+
+def with_password(script: str) -> list[str]:
+    """`sh -c` running `script` with MILVUS_PASSWORD read from the mounted Secret."""
+    from render import milvus_values as mv
+
+    return ["sh", "-c", f'export MILVUS_PASSWORD="$(cat {CREDENTIALS_DIR}/{mv.ROOT_PASSWORD_KEY})"\n{script}']
+
+
 def _pod_spec(settings: Settings, *, service_account: str, container: dict[str, Any]) -> dict[str, Any]:
     from render import milvus_values as mv
 
@@ -185,13 +198,12 @@ def _pod_spec(settings: Settings, *, service_account: str, container: dict[str, 
     container = {
         **container,
         "image": MILVUS_BACKUP_IMAGE,
-        "env": [{"name": "MILVUS_PASSWORD", "valueFrom": {"secretKeyRef": {
-            "name": mv.root_secret_name(m.release_name), "key": mv.ROOT_PASSWORD_KEY}}}],
         "resources": resources(m.backup),
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                         {"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True},
                          {"name": "tmp", "mountPath": "/tmp"}],
     }
     return {
@@ -207,6 +219,9 @@ def _pod_spec(settings: Settings, *, service_account: str, container: dict[str, 
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
         "volumes": [{"name": "config", "configMap": {"name": configmap_name(m.release_name)}},
+                    {"name": "credentials", "secret": {
+                        "secretName": mv.root_secret_name(m.release_name), "defaultMode": 0o440,
+                        "items": [{"key": mv.ROOT_PASSWORD_KEY, "path": mv.ROOT_PASSWORD_KEY}]}},
                     {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
     }
 
@@ -215,7 +230,7 @@ def cronjob_manifest(settings: Settings) -> dict[str, Any]:
     m = settings.milvus
     b = m.backup
     labels = k8s_labels(COMPONENT)
-    container = {"name": "backup", "command": ["sh", "-c", backup_script(b.retention_days)]}
+    container = {"name": "backup", "command": with_password(backup_script(b.retention_days))}
     return {
         "apiVersion": "batch/v1", "kind": "CronJob",
         "metadata": {"name": cronjob_name(m.release_name), "namespace": m.namespace, "labels": labels},
@@ -294,7 +309,7 @@ def restore_job_manifest(settings: Settings, options: RestoreOptions) -> dict[st
     that already exists, before writing any data."""
     m = settings.milvus
     labels = k8s_labels("milvus-restore")
-    container = {"name": "restore", "command": [BINARY, *restore_args(options)]}
+    container = {"name": "restore", "command": with_password(f"exec {shlex.join([BINARY, *restore_args(options)])}")}
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": restore_job_name(m.release_name, options.backup), "namespace": m.namespace,
@@ -315,7 +330,7 @@ def list_job_manifest(settings: Settings) -> dict[str, Any]:
     """A one-off Job printing the backups (`milvus-backup list`) with the scheduled backups' config and role."""
     m = settings.milvus
     labels = k8s_labels(COMPONENT)
-    container = {"name": "list", "command": [BINARY, "list", "--config", CONFIG_FILE]}
+    container = {"name": "list", "command": with_password(f"exec {shlex.join([BINARY, 'list', '--config', CONFIG_FILE])}")}
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": f"{cronjob_name(m.release_name)}-list", "namespace": m.namespace, "labels": labels},

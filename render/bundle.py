@@ -22,11 +22,13 @@ from render import milvus_values as mv
 from render import monitoring_objects as mon
 from render import monitoring_values as kps
 from render import quotas as nq
+from render import topology_job as topo
 from render import workloads as wl
 from render.charts import render_chart, thaw
 from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
 from render.helm_postrender import PRIORITY_VALUES, post_render
 from render.rules import render_rules
+from render.storage import gp3_storage_class_manifest
 from render.naming import pool_labels, pool_tolerations, topology_object_name
 from stacks import capacity as cap
 from stacks import scheduling, versions
@@ -129,8 +131,6 @@ def _freeze(value: Any) -> Any:
 
 
 def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
-    from components import cluster_addons, milvus_topology as topo
-
     s, m = settings, settings.milvus
     found: list[tuple[str, dict]] = []
     found.append(("milvus", mv.namespace_manifest(s)))
@@ -154,7 +154,7 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
     if m.backup.enabled:
         found += [("backup", o) for o in backup_objects(s)]
 
-    found.append(("addons", cluster_addons.gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
+    found.append(("addons", gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
     found += [("priorities", o) for o in nq.priority_class_manifests()]
 
     if s.monitoring.enabled:

@@ -15,7 +15,7 @@ for every group; no per-group key exists), so the values carry the group → zon
 (`ZONES_ANNOTATION`) and this script sets `topology.kubernetes.io/zone` in the nodeSelector of each group's pods,
 chosen by the group label the chart puts on them (`milvus.io/resource-group`).
 
-This file is also imported by the program (components/namespace_quota.py, components/workloads.py, render/charts.py
+This file is also imported by the program (render/quotas.py, render/workloads.py, render/charts.py
 callers): the classes, the mapping and `post_render` below are the one source for the script and the offline render.
 `SCRIPT` is its path relative to the project root, which is what the Release records (the same on every machine;
 Pulumi runs the Kubernetes provider, and so Helm, from the project directory).

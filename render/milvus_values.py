@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from render.storage import GP3_STORAGE_CLASS
 from render.helm_postrender import CONTROL, ZONES_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
@@ -25,7 +26,6 @@ from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MI
 from stacks.versions import MILVUS_IMAGE_REPOSITORY
 
 CHART_NAME = "milvus"
-GP3_STORAGE_CLASS = "gp3"  # created by ClusterAddons (components/cluster_addons.py)
 PROXY_PORT = 19530
 METRICS_PORT = 9091
 ETCD_CLIENT_PORT = 2379
@@ -646,7 +646,7 @@ def network_policy_manifests(settings: Settings) -> list[dict]:
                          if m.service_account_binding == "podIdentity" else [])]}, ("Egress",)),
     ]
     if not settings.topology.reconciler_image:
-        # The topology Job installs its hash-pinned packages from PyPI (components/milvus_topology.py).
+        # The topology Job installs its hash-pinned packages from PyPI (render/topology_job.py).
         policies.append(policy("allow-topology-egress", {
             "podSelector": {"matchLabels": {"app.kubernetes.io/component": TOPOLOGY_COMPONENT}},
             "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]}]}, ("Egress",)))

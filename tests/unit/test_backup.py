@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import shlex
 import subprocess
 
 import pytest
@@ -96,9 +97,20 @@ def test_backup_pod_runs_on_the_system_pool_with_resources_and_no_privileges(sta
                                              "capabilities": {"drop": ["ALL"]}}
     for side in ("requests", "limits"):
         assert set(container["resources"][side]) == {"cpu", "memory", "ephemeral-storage"}
-    (env,) = container["env"]
-    assert env == {"name": "MILVUS_PASSWORD", "valueFrom": {"secretKeyRef": {
-        "name": mv.root_secret_name(s.milvus.release_name), "key": mv.ROOT_PASSWORD_KEY}}}
+    # The password is a file from the root Secret, exported by the container's shell: no secret in the pod's env.
+    assert "env" not in container
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "credentials")
+    volume = next(v for v in pod["volumes"] if v["name"] == "credentials")
+    assert volume["secret"]["secretName"] == mv.root_secret_name(s.milvus.release_name)
+    assert container["command"][:2] == ["sh", "-c"]
+    assert container["command"][2].startswith(
+        f'export MILVUS_PASSWORD="$(cat {mount["mountPath"]}/{mv.ROOT_PASSWORD_KEY})"\n')
+
+
+def _argv(command: list[str]) -> list[str]:
+    """The milvus-backup command line a one-off Job's shell execs."""
+    assert command[:2] == ["sh", "-c"]
+    return shlex.split(command[2].splitlines()[-1].removeprefix("exec "))
 
 
 def test_resource_overrides_replace_only_their_key():
@@ -270,8 +282,8 @@ def test_stale_after_is_the_gap_plus_the_deadlines():
 
 def test_restore_refuses_existing_collections_unless_told():
     s = settings_for("prod")
-    command = rb.restore_job_manifest(s, rb.RestoreOptions("scheduled_20261130_020000"))[
-        "spec"]["template"]["spec"]["containers"][0]["command"]
+    command = _argv(rb.restore_job_manifest(s, rb.RestoreOptions("scheduled_20261130_020000"))[
+        "spec"]["template"]["spec"]["containers"][0]["command"])
     assert command[:2] == [rb.BINARY, "restore"] and "--drop_exist_collection" not in command
     assert command[command.index("-n") + 1] == "scheduled_20261130_020000" and "--rebuild_index" in command
     overwrite = rb.restore_args(rb.RestoreOptions("b1", overwrite=True))
@@ -297,7 +309,7 @@ def test_restore_command_writes_a_valid_job(tmp_path, capsys):
     assert restore.main(["prod", "scheduled_20261130_020000", "--suffix", "_restored", "-o", str(out)]) == 0
     job = yaml.safe_load(out.read_text())
     _validate(job, settings_for("prod").cluster.kubernetes_version)
-    assert "--suffix" in job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--suffix" in _argv(job["spec"]["template"]["spec"]["containers"][0]["command"])
     assert "&id" not in out.read_text()
     assert "restores as <name>_restored" in capsys.readouterr().err
 
@@ -323,7 +335,7 @@ def test_list_job_uses_the_backup_account(capsys):
     job = yaml.safe_load(capsys.readouterr().out)
     pod = job["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == rb.service_account_name("milvus")
-    assert pod["containers"][0]["command"][1] == "list"
+    assert _argv(pod["containers"][0]["command"])[1] == "list"
 
 
 def test_irsa_binds_each_backup_account_to_its_own_role():

@@ -24,7 +24,7 @@ from stacks.errors import ConfigError
 from stacks.settings import Settings
 from tests.unit.test_milvus_values import settings_for
 
-PLANNED_BUCKET = "planned-bucket"  # as components/workloads.py renders the values: the name changes no object
+PLANNED_BUCKET = "planned-bucket"  # as the bundle renders the values with placeholders: the name changes no object
 
 
 @functools.cache

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components import milvus_topology as mt
+from render import topology_job as mt
 from components import outputs
 from render.naming import POOL_LABEL
 from stacks.quantity import parse_quantity
