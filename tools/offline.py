@@ -45,6 +45,8 @@ class Resource:
     depends_on: list[str]
     secret_inputs: list[str]
     """Input keys whose value arrived marked secret."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input key, the URNs of the resources whose outputs flow into it: what a replacement propagates along."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type=request.type, name=request.name, urn=response.urn, parent=request.parent, inputs=inputs,
                 outputs=dict(state), provider=request.provider, custom=request.custom, protect=request.protect,
                 ignore_changes=list(request.ignoreChanges), depends_on=list(request.dependencies),
-                secret_inputs=secret_inputs))
+                secret_inputs=secret_inputs,
+                property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                                       if deps.urns}))
         return response
 
 

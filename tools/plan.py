@@ -43,6 +43,7 @@ COMPONENT_PREFIX = "milvus-eks:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 DASHBOARD_LABEL = "grafana_dashboard"
 DEFAULT_GROUP = "__default_resource_group"
 """Milvus' name for the resource group that collections without one load into."""
@@ -87,19 +88,34 @@ def input_hash(value: Any) -> str:
 
 
 def resource_records(graph: Any) -> list[dict[str, Any]]:
+    """Per resource: its input hashes, the hashes one level inside object inputs (`launchTemplate.id`: some
+    providers force a replacement on a nested field only), which resources feed each input (a replacement
+    propagates along them), and for node groups the Milvus roles they host (tools.destructive reads them)."""
+    from render.naming import ROLE_LABEL_PREFIX
+
     by_urn = {r.urn: r for r in graph.resources}
     records = []
     for r in graph.resources:
         inputs = redacted_inputs(r)
         parent = by_urn.get(r.parent)
-        records.append({
+        record = {
             "id": short_id(r.urn),
             "type": r.type,
             "name": r.name,
             "parent": f"{parent.type}::{parent.name}" if parent else "",
             "inputsHash": input_hash(inputs),
             "inputs": {k: input_hash(v) for k, v in sorted(inputs.items())},
-        })
+            "fields": {f"{k}.{sub}": input_hash(v) for k, value in sorted(inputs.items())
+                       if isinstance(value, Mapping) for sub, v in sorted(value.items())},
+            "dependsOn": {k: sorted(short_id(urn) for urn in urns)
+                          for k, urns in sorted(getattr(r, "property_dependencies", {}).items())},
+        }
+        if r.type in (NODE_GROUP, KARPENTER_NODEPOOL):
+            labels = (r.inputs.get("labels") if r.type == NODE_GROUP else
+                      (((r.inputs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels"))
+            record["roles"] = sorted(k.removeprefix(ROLE_LABEL_PREFIX) for k in labels or {}
+                                     if k.startswith(ROLE_LABEL_PREFIX))
+        records.append(record)
     return sorted(records, key=lambda rec: rec["id"])
 
 

@@ -1,6 +1,6 @@
 """Compare two offline plans and write the difference as Markdown for a pull request.
 
-    python -m tools.plan_diff BASE_DIR HEAD_DIR > plan-diff.md
+    python -m tools.plan_diff [--allow-destructive] BASE_DIR HEAD_DIR > plan-diff.md
 
 Each directory is either one plan (it holds `plan.json` and `resources.json`, as written by `tools.plan --out`) or a
 parent of several (`<dir>/<stack>/plan.json`): then there is one section per stack. A side with no plan — a base from
@@ -11,6 +11,12 @@ are listed), Kubernetes objects added, removed and changed per source (`objects.
 program's own objects; the changed fields as JSON paths with old → new), capacity and quota deltas (every number in
 the exported plan, the node pools and the ResourceQuotas that differs), and the monthly cost per line item and in
 total.
+
+Above everything, "Destructive changes" lists what replaces or deletes a stateful resource or object (the EKS
+cluster, the bucket, the VPC and subnets, the Helm releases and StatefulSets holding the etcd and Prometheus volumes,
+a node group with query nodes), each with the input that forces it and where that rule comes from
+(`tools.destructive`). When there is any, the exit status is 3 (EXIT_DESTRUCTIVE) so a CI step fails; with
+`--allow-destructive` they are still listed and the exit status is 0.
 
 A plan folder that cannot be read (a file missing, empty, truncated, not UTF-8, not the JSON shape the plan command
 writes) is an error: one line naming the file, and exit status 1. So are a HEAD that does not exist or holds no plan.
@@ -23,6 +29,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+
+from tools import destructive as destructive_rules
+
+EXIT_DESTRUCTIVE = 3
+"""Exit status when the diff holds a destructive change and `--allow-destructive` was not given (1 is a bad plan
+folder, 2 a usage error)."""
 
 MAX_ROWS = 60
 """Longer tables are cut (with a count of what was left out) so a PR comment stays under GitHub's size limit."""
@@ -145,6 +157,16 @@ def _check_records(path: Path, records: Any) -> dict[str, Mapping[str, Any]]:
             _shape(path, f"[{i}].{key}", record.get(key), str, "a string")
         _shape(path, f"[{i}].parent", record.get("parent", ""), str, "a string")
         _shape(path, f"[{i}].inputs", record.get("inputs"), dict, "an object of input hashes")
+        # Written by newer plan commands only (tools.destructive reads them); an older folder lacks them.
+        _shape(path, f"[{i}].fields", record.get("fields", {}), dict, "an object of nested input hashes")
+        depends = record.get("dependsOn", {})
+        _shape(path, f"[{i}].dependsOn", depends, dict, "an object of resource id lists")
+        for key, ids in depends.items():
+            _shape(path, f"[{i}].dependsOn.{key}", ids, list, "a list of resource ids")
+        roles = record.get("roles", [])
+        _shape(path, f"[{i}].roles", roles, list, "a list of role names")
+        for j, role in enumerate(roles):
+            _shape(path, f"[{i}].roles[{j}]", role, str, "a string")
         if record["id"] in found:
             raise PlanDiffError(f"{path}: [{i}].id {record['id']!r} appears twice; {_RERUN}")
         found[record["id"]] = record
@@ -443,17 +465,55 @@ def stack_section(stack: str, base: Plan, head: Plan) -> list[str]:
     return out
 
 
-def render(base_dir: Path, head_dir: Path) -> str:
+def destructive_changes(base: Plan, head: Plan) -> list[destructive_rules.Destructive]:
+    """What replaces or deletes data in one stack. A stack that is new (empty base) destroys nothing; a stack
+    whose head has no plan is reported by the stack section, not here."""
+    if base.empty or head.empty:
+        return []
+    found = destructive_rules.resource_findings(base.resources, head.resources)
+    if base.objects is not None and head.objects is not None:
+        found += destructive_rules.object_findings(base.objects, head.objects,
+                                                   object_changes(base.objects, head.objects).changed)
+    return found
+
+
+def destructive_section(findings: Mapping[str, list[destructive_rules.Destructive]], allowed: bool) -> list[str]:
+    total = sum(len(f) for f in findings.values())
+    out = ["## Destructive changes", ""]
+    if not total:
+        return out + ["None: no stateful resource or object is replaced or deleted.", ""]
+    verdict = ("allowed for this change (`--allow-destructive`)" if allowed else
+               "the check fails until they are removed or the pull request is labelled `allow-destructive`")
+    out += [f"**{total} change(s) replace or delete data**; {verdict}.", ""]
+    rows = [[f"`{stack}`", f.what, f.action, f.reason] for stack, items in findings.items() for f in items]
+    return out + _table(["stack", "resource or object", "action", "why"], rows) + [""]
+
+
+def pairs(base_dir: Path, head_dir: Path) -> dict[str, tuple[Plan, Plan]]:
     base, head = stacks_in(base_dir), stacks_in(head_dir)
     if _single(base_dir) and _single(head_dir) and base.keys() != head.keys():
         # Two single plans of different stacks (dev vs prod): compare them as one pair.
         name = f"{next(iter(base))} → {next(iter(head))}"
         base, head = {name: next(iter(base.values()))}, {name: next(iter(head.values()))}
-    out = ["# Offline plan diff", ""]
-    names = sorted(base.keys() | head.keys())
     if not any(not plan.empty for plan in head.values()):
         raise PlanDiffError(f"no plans found in {head_dir} (expected plan.json and resources.json there or in "
                             f"its subfolders); run `python -m tools.plan STACK --out DIR` first")
+    return {name: (base.get(name, EMPTY), head.get(name, EMPTY)) for name in sorted(base.keys() | head.keys())}
+
+
+def render(base_dir: Path, head_dir: Path, allow_destructive: bool = False) -> str:
+    return diff(base_dir, head_dir, allow_destructive)[0]
+
+
+def diff(base_dir: Path, head_dir: Path, allow_destructive: bool = False
+         ) -> tuple[str, dict[str, list[destructive_rules.Destructive]]]:
+    """The Markdown and the destructive changes per stack."""
+    stacks = pairs(base_dir, head_dir)
+    base = {name: b for name, (b, _) in stacks.items()}
+    head = {name: h for name, (_, h) in stacks.items()}
+    names = list(stacks)
+    findings = {name: found for name in names if (found := destructive_changes(*stacks[name]))}
+    out = ["# Offline plan diff", ""] + destructive_section(findings, allow_destructive)
     summary = []
     for name in names:
         b, h = base.get(name, EMPTY), head.get(name, EMPTY)
@@ -470,28 +530,38 @@ def render(base_dir: Path, head_dir: Path) -> str:
     out += _table(["stack", "resources", "Kubernetes objects", "cost base", "cost head", "change"], summary) + [""]
     for name in names:
         out += stack_section(name, base.get(name, EMPTY), head.get(name, EMPTY))
-    return "\n".join(out)
+    return "\n".join(out), findings
 
 
 def _single(directory: Path) -> bool:
     return (directory / "plan.json").exists() or (directory / "resources.json").exists()
 
 
+ALLOW_FLAG = "--allow-destructive"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m tools.plan_diff BASE_DIR HEAD_DIR", file=sys.stderr)
+    args = list(sys.argv[1:] if argv is None else argv)
+    allow = ALLOW_FLAG in args
+    args = [a for a in args if a != ALLOW_FLAG]
+    if len(args) != 2 or any(a.startswith("--") for a in args):
+        print(f"usage: python -m tools.plan_diff [{ALLOW_FLAG}] BASE_DIR HEAD_DIR", file=sys.stderr)
         return 2
     base, head = Path(args[0]), Path(args[1])
     try:
         if not head.exists():
             raise PlanDiffError(f"the head plan folder {head} does not exist; run `python -m tools.plan STACK "
                                 f"--out {head}` first")
-        markdown = render(base, head)
+        markdown, findings = diff(base, head, allow)
     except PlanDiffError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     sys.stdout.write(markdown)
+    if findings and not allow:
+        count = sum(len(f) for f in findings.values())
+        print(f"error: {count} destructive change(s) (see \"Destructive changes\"); label the pull request "
+              f"`allow-destructive` or pass {ALLOW_FLAG} once they are intended", file=sys.stderr)
+        return EXIT_DESTRUCTIVE
     return 0
 
 

@@ -146,7 +146,7 @@ def test_plan_job_plans_base_and_head_for_both_stacks_and_posts_the_diff() -> No
     scripts = "\n".join(s.get("run", "") for s in plan["steps"])
     assert "uv run --frozen python -m tools.plan " in scripts
     assert "for stack in dev prod" in scripts
-    assert "uv run --frozen python -m tools.plan_diff ../plan-out/base ../plan-out/head > ../plan-diff.md" in scripts
+    assert "uv run --frozen python -m tools.plan_diff $flag ../plan-out/base ../plan-out/head > ../plan-diff.md" in scripts
     comment = next(s for s in plan["steps"] if "sticky-pull-request-comment" in s.get("uses", ""))
     assert comment["with"]["path"] == "plan-diff.md"
     assert plan["permissions"]["pull-requests"] == "write"
@@ -316,3 +316,94 @@ def test_reachability_check_names_a_runner_identity_that_is_no_cluster_principal
 def test_reachability_check_passes_when_the_api_answers(tmp_path: Path) -> None:
     result = _reachable(tmp_path, {"pulumi": "echo milvus-eks-prod-eks\n", "aws": AWS_STUB, "curl": "echo 200\n"})
     assert result.returncode == 0 and "reachable at https://example.eks.amazonaws.com" in result.stdout
+
+
+# --- the destructive-change gate of the plan job ------------------------------------------------------------
+
+
+def test_label_events_rerun_the_plan_without_cancelling_the_code_run() -> None:
+    workflow = load(PULL_REQUEST)
+    assert {"labeled", "unlabeled", "synchronize"} <= set(workflow["on"]["pull_request"]["types"])
+    group = workflow["concurrency"]["group"]
+    assert "'labels'" in group and "'code'" in group
+
+
+def _plan_step(name: str) -> dict[str, Any]:
+    return next(s for s in load(PULL_REQUEST)["jobs"]["plan"]["steps"] if s.get("name") == name)
+
+
+def _gate(tmp_path: Path, base: Path, head: Path, labels: list[str]) -> tuple[int, int, str]:
+    """Runs the diff step and the gate step as the runner would: the `${{ }}` expressions evaluated for a pull
+    request with these labels, `uv run --frozen python` standing for this interpreter, the real plan_diff."""
+    diff, gate = _plan_step("Diff the plans"), _plan_step("Destructive changes need the allow-destructive label")
+    assert diff["env"]["ALLOW_DESTRUCTIVE"] == "${{ contains(github.event.pull_request.labels.*.name, 'allow-destructive') }}"
+    assert gate["env"]["DIFF_STATUS"] == "${{ steps.diff.outputs.status }}" and diff["id"] == "diff"
+    root = Path(__file__).resolve().parents[2]
+    work = tmp_path / "runner"
+    (work / "plan-out").mkdir(parents=True)
+    (work / "plan-out" / "base").symlink_to(base)
+    (work / "plan-out" / "head").symlink_to(head)
+    # A real directory (a symlinked checkout would resolve `..` outside the runner layout); plan_diff needs tools/.
+    (work / "head").mkdir()
+    (work / "head" / "tools").symlink_to(root / "tools")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "uv", f'[ "$1 $2 $3" = "run --frozen python" ] || exit 97\nshift 3\nexec {sys.executable} "$@"\n')
+    output = tmp_path / "github_output"
+    output.write_text("")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GITHUB_OUTPUT": str(output),
+           "ALLOW_DESTRUCTIVE": "true" if "allow-destructive" in labels else "false"}
+    # GitHub runs `run:` scripts with `bash -e {0}`.
+    first = subprocess.run(["bash", "-e", "-c", diff["run"]], cwd=work / "head", env=env, capture_output=True,
+                           text=True, timeout=120)
+    status = dict(line.split("=", 1) for line in output.read_text().split())["status"]
+    second = subprocess.run(["bash", "-e", "-c", gate["run"]], env={**env, "DIFF_STATUS": status},
+                            capture_output=True, text=True, timeout=30)
+    return first.returncode, second.returncode, second.stdout + (work / "plan-diff.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def cidr_plans(tmp_path_factory) -> tuple[Path, Path]:
+    import copy as _copy
+
+    import yaml as _yaml
+
+    from tests.conftest import graph_for, stack_document
+    from tools import plan as plan_command
+
+    root = tmp_path_factory.mktemp("gate")
+    plan_command.write(plan_command.build("dev", graph=graph_for("dev")).files, root / "base" / "dev")
+    config = _copy.deepcopy(stack_document("dev"))
+    config["milvus-eks:network"]["vpcCidr"] = "10.41.0.0/16"
+    (root / "Pulumi.dev.yaml").write_text(_yaml.safe_dump({"config": config}))
+    plan_command.write(plan_command.build(str(root / "Pulumi.dev.yaml")).files, root / "head" / "dev")
+    return root / "base", root / "head"
+
+
+def test_the_plan_job_fails_on_a_new_vpc_cidr_without_the_label(tmp_path, cidr_plans) -> None:
+    diff_rc, gate_rc, text = _gate(tmp_path, *cidr_plans, labels=["documentation"])
+    assert diff_rc == 0  # the diff is written and posted first
+    assert gate_rc == 1 and "::error title=Destructive change::" in text
+    assert "## Destructive changes" in text and "network-vpc" in text
+
+
+def test_the_allow_destructive_label_lets_it_pass_and_still_lists_them(tmp_path, cidr_plans) -> None:
+    diff_rc, gate_rc, text = _gate(tmp_path, *cidr_plans, labels=["allow-destructive"])
+    assert (diff_rc, gate_rc) == (0, 0)
+    assert "allowed for this change" in text and "network-vpc" in text
+
+
+def test_an_unchanged_plan_passes_the_gate(tmp_path, cidr_plans) -> None:
+    base, _ = cidr_plans
+    diff_rc, gate_rc, text = _gate(tmp_path, base, base, labels=[])
+    assert (diff_rc, gate_rc) == (0, 0) and "None: no stateful resource" in text
+
+
+def test_a_broken_plan_folder_fails_the_diff_step_itself(tmp_path, cidr_plans) -> None:
+    base, head = cidr_plans
+    broken = tmp_path / "broken"
+    (broken / "dev").mkdir(parents=True)
+    (broken / "dev" / "plan.json").write_text("{")
+    (broken / "dev" / "resources.json").write_text("[]")
+    diff_rc, _, _ = _gate(tmp_path, base, broken, labels=["allow-destructive"])
+    assert diff_rc == 1
