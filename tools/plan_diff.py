@@ -33,6 +33,8 @@ from typing import Any, Iterator, Mapping
 from tools import destructive as destructive_rules
 
 EXIT_DESTRUCTIVE = 3
+REFUSED = "refused"
+"""The action of a change EKS itself would reject (skipping a minor, a downgrade): never allowed by the flag."""
 """Exit status when the diff holds a destructive change and `--allow-destructive` was not given (1 is a bad plan
 folder, 2 a usage error)."""
 
@@ -470,11 +472,39 @@ def destructive_changes(base: Plan, head: Plan) -> list[destructive_rules.Destru
     whose head has no plan is reported by the stack section, not here."""
     if base.empty or head.empty:
         return []
-    found = destructive_rules.resource_findings(base.resources, head.resources)
+    found = [*upgrade_order(base.document, head.document),
+             *destructive_rules.resource_findings(base.resources, head.resources)]
     if base.objects is not None and head.objects is not None:
         found += destructive_rules.object_findings(base.objects, head.objects,
                                                    object_changes(base.objects, head.objects).changed)
     return found
+
+
+def _minor(version: Any) -> tuple[int, int] | None:
+    try:
+        major, minor = str(version).split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return None
+
+
+def upgrade_order(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[destructive_rules.Destructive]:
+    """EKS moves a cluster one Kubernetes minor at a time and never back (EKS user guide, "Update existing cluster to
+    new Kubernetes version": "you can update only to the next minor version"; there is no downgrade). A plan that
+    skips a minor or goes back would fail in `pulumi up` after the plan looked fine: `refused`, which no label
+    allows."""
+    old = _minor(((base.get("cluster") or {}) if isinstance(base.get("cluster"), Mapping) else {})
+                 .get("kubernetesVersion"))
+    new = _minor(((head.get("cluster") or {}) if isinstance(head.get("cluster"), Mapping) else {})
+                 .get("kubernetesVersion"))
+    if old is None or new is None or old == new or (old[0] == new[0] and new[1] == old[1] + 1):
+        return []
+    what, shown = "EKS cluster Kubernetes version", f"{old[0]}.{old[1]} → {new[0]}.{new[1]}"
+    if new < old:
+        return [destructive_rules.Destructive(what, REFUSED, f"{shown}: EKS cannot downgrade a cluster")]
+    return [destructive_rules.Destructive(
+        what, REFUSED, f"{shown}: EKS upgrades one minor at a time; upgrade to {old[0]}.{old[1] + 1} first "
+                       f"(control plane, add-ons, nodes: docs/upgrade.md), then the next minor in another change")]
 
 
 def destructive_section(findings: Mapping[str, list[destructive_rules.Destructive]], allowed: bool) -> list[str]:
@@ -557,6 +587,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     sys.stdout.write(markdown)
+    refused = [f for items in findings.values() for f in items if f.action == REFUSED]
+    if refused:
+        print(f"error: {refused[0].what}: {refused[0].reason}", file=sys.stderr)
+        return EXIT_DESTRUCTIVE
     if findings and not allow:
         count = sum(len(f) for f in findings.values())
         print(f"error: {count} destructive change(s) (see \"Destructive changes\"); label the pull request "

@@ -253,3 +253,26 @@ def test_removing_the_karpenter_pool_of_query_nodes_is_destructive_and_another_p
         assert bool(hits) is expected, pool
         if expected:
             assert hits[0].action == "deleted" and "Karpenter NodePool hosting query nodes" in hits[0].reason
+
+
+def _with_version(source: Path, target: Path, version: str) -> Path:
+    folder = _copy(source, target)
+    path = folder / "plan.json"
+    document = json.loads(path.read_text())
+    document["cluster"]["kubernetesVersion"] = version
+    path.write_text(json.dumps(document))
+    return folder
+
+
+@pytest.mark.parametrize("base,head,refused", [
+    ("1.34", "1.35", False), ("1.35", "1.35", False), ("1.33", "1.35", True), ("1.35", "1.34", True)])
+def test_eks_minors_move_one_at_a_time_and_never_back(plans, tmp_path, capsys, base, head, refused):
+    before = _with_version(plans["dev"], tmp_path / "base", base)
+    after = _with_version(plans["dev"], tmp_path / "head", head)
+    found = [f for f in _findings(before, after) if f.action == plan_diff.REFUSED]
+    assert bool(found) == refused
+    # No label or flag lets a change through that EKS itself would reject.
+    status = plan_diff.main([plan_diff.ALLOW_FLAG, str(before), str(after)])
+    assert status == (plan_diff.EXIT_DESTRUCTIVE if refused else 0)
+    if refused:
+        assert "EKS" in capsys.readouterr().err
