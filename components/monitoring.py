@@ -65,14 +65,21 @@ class Monitoring(pulumi.ComponentResource):
             receivers.append(register(f"{name}-alert-receivers",
                                       b.deploy_time_values(secrets[mon.RECEIVERS_SECRET], leaves), in_ns))
 
+        # The chart's CRDs, applied from the vendored archive by Pulumi (server-side apply), not by Helm: Helm installs
+        # a chart's crds/ once and never upgrades them (Helm docs, "Custom Resource Definitions"), so a chart bump
+        # would run a new operator against old CRDs. Kept on delete: deleting a CRD deletes every resource of it.
+        crds = [register(f"{name}-crd-{crd['metadata']['name']}", crd, pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, depends_on=inherited_dependencies(opts)))
+                for crd in args.bundle.crds(RELEASE)]
         release = k8s.helm.v3.Release(
             f"{name}-kps",
             name=RELEASE,
             chart=chart_pin(RELEASE, m.chart_version).archive,
             namespace=m.namespace,
             values=args.bundle.monitoring_values,
+            skip_crds=True,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, nodes_ns, secret, *receivers,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, nodes_ns, secret, *receivers, *crds,
                                                                  *inherited_dependencies(opts)]),
         )
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])

@@ -107,6 +107,10 @@ class Bundle:
         return tuple(copy.deepcopy(dict(o.obj)) for o in self.objects
                      if o.source == PROGRAM and o.owner == owner and (kind is None or o.kind == kind))
 
+    def crds(self, source: str) -> tuple[dict[str, Any], ...]:
+        """Copies of the CRDs a chart ships in its crds/ folders (those the values enable)."""
+        return tuple(copy.deepcopy(dict(o.obj)) for o in self.objects if o.source == source and o.crd)
+
     def of_source(self, source: str) -> tuple[BundleObject, ...]:
         return tuple(o for o in self.objects if o.source == source)
 

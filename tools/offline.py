@@ -42,6 +42,7 @@ class Resource:
     custom: bool
     protect: bool
     ignore_changes: list[str]
+    retain_on_delete: bool
     depends_on: list[str]
     secret_inputs: list[str]
     """Input keys whose value arrived marked secret."""
@@ -179,7 +180,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.graph.append(Resource(
                 type=request.type, name=request.name, urn=response.urn, parent=request.parent, inputs=inputs,
                 outputs=dict(state), provider=request.provider, custom=request.custom, protect=request.protect,
-                ignore_changes=list(request.ignoreChanges), depends_on=list(request.dependencies),
+                ignore_changes=list(request.ignoreChanges), retain_on_delete=bool(request.retainOnDelete),
+                depends_on=list(request.dependencies),
                 secret_inputs=secret_inputs,
                 property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()
                                        if deps.urns}))
