@@ -64,12 +64,12 @@ def test_configmap_carries_the_reconciler_and_a_spec_it_accepts(graph: Graph):
 def test_prod_spec_figures():
     s = settings_for("prod")
     spec = mt.render_spec(s, sizing.plan(s))
-    assert spec["resourceGroups"] == [{"name": "rg-a", "nodes": 5}, {"name": "rg-b", "nodes": 5}]
+    assert spec["resourceGroups"] == [{"name": "rga", "nodes": 5}, {"name": "rgb", "nodes": 5}]
     assert spec["databases"] == ["rag", "search"]
     chunks = spec["collections"][1]
     # DiskANN's build parameters reach Milvus under knowhere's names.
     assert chunks["index"] == {"type": "DISKANN", "params": {"max_degree": 56, "search_list_size": 100}}
-    assert (chunks["shards"], chunks["replicas"], chunks["resourceGroups"]) == (2, 2, ["rg-a", "rg-b"])
+    assert (chunks["shards"], chunks["replicas"], chunks["resourceGroups"]) == (2, 2, ["rga", "rgb"])
 
 
 def test_index_defaults_the_planner_assumed_are_sent_explicitly():
@@ -163,7 +163,7 @@ def test_query_pool_and_chart_follow_the_plan(graph: Graph):
 
 def test_prod_numbers_reach_the_graph(prod_graph: Graph):
     values = prod_graph.one(RELEASE, "milvus-release").inputs["values"]
-    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (5, ["rg-a", "rg-b"])
+    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (5, ["rga", "rgb"])
     scaling = next(r for r in prod_graph.of_type("aws:eks/nodeGroup:NodeGroup")
                    if r.name == "pool-query-ng").inputs["scalingConfig"]
     assert (scaling["minSize"], scaling["desiredSize"]) == (10, 10)
