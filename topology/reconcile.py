@@ -810,6 +810,22 @@ def plan(spec: Spec, state: ServerState) -> Plan:
     return Plan(tuple(actions), tuple(drift), tuple(unmanaged), tuple(errors), tuple(waits))
 
 
+def load_kwargs(replicas: int, groups: Sequence[str]) -> dict[str, Any]:
+    """load_collection's placement arguments: always an explicit replica_number.
+
+    With the chart's replicaResourceGroups, Milvus has a cluster-level load config (queryCoord
+    clusterLevelLoadReplicaNumber/ResourceGroups, chart config.tpl:203-205). A load whose replica_number is > 0 is
+    "user specified" (internal/querycoordv2/ddl_callbacks_alter_load_info_load_collection.go:51, kept with the
+    collection at :73), only a load with neither replicas nor groups takes the cluster's config (:85-87), and the
+    config watcher never re-places a user-specified collection (load_config_watcher.go:125-131). So each
+    collection keeps the replicas and groups its spec names, whatever the cluster-level default is.
+    """
+    kwargs: dict[str, Any] = {"replica_number": replicas}
+    if groups:
+        kwargs["resource_groups"] = list(groups)
+    return kwargs
+
+
 # ---------------------------------------------------------------------------------------------------- milvus I/O
 
 T = TypeVar("T")
@@ -1097,10 +1113,7 @@ class Milvus:
             raise TypeError(action)
 
     def _load(self, db: str, name: str, replicas: int, groups: tuple[str, ...]) -> None:
-        kwargs: dict[str, Any] = {"replica_number": replicas}
-        if groups:
-            kwargs["resource_groups"] = list(groups)
-        self.client(db).load_collection(name, timeout=self.t(), **kwargs)
+        self.client(db).load_collection(name, timeout=self.t(), **load_kwargs(replicas, groups))
 
 
 # ---------------------------------------------------------------------------------------------------- CLI

@@ -65,6 +65,9 @@ def test_prod_spec_figures():
     s = settings_for("prod")
     spec = mt.render_spec(s, sizing.plan(s))
     assert spec["resourceGroups"] == [{"name": "rga", "nodes": 5}, {"name": "rgb", "nodes": 5}]
+    # The chart labels these groups' query nodes (replicaResourceGroups), so the labels own membership.
+    assert spec["membership"] == "labels"
+    assert reconcile.parse_spec(spec).membership == "labels"
     assert spec["databases"] == ["rag", "search"]
     chunks = spec["collections"][1]
     # DiskANN's build parameters reach Milvus under knowhere's names.
@@ -181,3 +184,9 @@ def test_the_query_node_limit_the_plan_assumes_is_the_one_the_chart_gets(graph: 
     assert parse_quantity(limits["memory"]) == plan.query_node.memory_limit_bytes
     disk_gib = int(limits["ephemeral-storage"].removesuffix("Gi"))
     assert plan.query_node.local_disk_bytes == int(disk_gib * 2**30 * sizing.MAX_DISK_USAGE)
+
+
+def test_without_declared_groups_the_spec_keeps_counts():
+    s = settings_for("dev")
+    assert not s.topology.resource_groups
+    assert mt.render_spec(s, sizing.plan(s))["membership"] == "counts"

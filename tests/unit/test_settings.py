@@ -116,6 +116,18 @@ MUTATIONS = [
      "topology.collections[1].name", ["'default.docs' is already declared at topology.collections[0]"]),
     ("duplicate-resource-group", _set("topology.resourceGroups", [{"name": "rga"}, {"name": "rga"}]),
      "topology.resourceGroups[1].name", ["already declared"]),
+    # Milvus refuses '-' in group names (internal/proxy/util.go ValidateResourceGroupName); the chart puts them
+    # into Deployment names, which refuse '_' and capitals. Each message suggests a name both accept.
+    ("resource-group-dash", _set("topology.resourceGroups", [{"name": "rg-a"}]), "topology.resourceGroups[0].name",
+     ["'rg-a' is not a resource-group name", "Milvus allows only letters, digits and '_'", "e.g. 'rga'"]),
+    ("resource-group-underscore", _set("topology.resourceGroups", [{"name": "rg_a"}]),
+     "topology.resourceGroups[0].name", ["'rg_a'", "Deployment names", "e.g. 'rga'"]),
+    ("resource-group-capitals", _set("topology.resourceGroups", [{"name": "RgA"}]), "topology.resourceGroups[0].name",
+     ["'RgA'", "lowercase letters and digits", "e.g. 'rga'"]),
+    ("resource-group-leading-digit", _set("topology.resourceGroups", [{"name": "1rg"}]),
+     "topology.resourceGroups[0].name", ["starting with a letter", "e.g. 'rg'"]),
+    ("collection-group-dash", lambda c: c["milvus-eks:topology"]["collections"][0].update(resourceGroups=["rg-a"]),
+     "topology.collections[0].resourceGroups[0]", ["'rg-a' is not a resource-group name"]),
     # Values that silently change meaning.
     ("replicas-zero", _set("milvus.components.dataNode.replicas", 0), "milvus.components.dataNode.replicas",
      ["is 0", "at least 1"]),
