@@ -817,7 +817,7 @@ def load_kwargs(replicas: int, groups: Sequence[str]) -> dict[str, Any]:
     clusterLevelLoadReplicaNumber/ResourceGroups, chart config.tpl:203-205). A load whose replica_number is > 0 is
     "user specified" (internal/querycoordv2/ddl_callbacks_alter_load_info_load_collection.go:51, kept with the
     collection at :73), only a load with neither replicas nor groups takes the cluster's config (:85-87), and the
-    config watcher never re-places a user-specified collection (load_config_watcher.go:125-131). So each
+    config watcher never re-places a user-specified collection (load_config_watcher.go:125-132). So each
     collection keeps the replicas and groups its spec names, whatever the cluster-level default is.
     """
     kwargs: dict[str, Any] = {"replica_number": replicas}

@@ -147,7 +147,7 @@ def test_collection_whose_replicas_differ_from_the_cluster_default_loads_as_its_
     """The chart sets clusterLevelLoadReplicaNumber = 2 for two groups (config.tpl:203-205). A load with
     replica_number > 0 is user-specified (ddl_callbacks_alter_load_info_load_collection.go:51, stored :73), only a
     load with neither replicas nor groups takes the cluster default (:85-87), and LoadConfigWatcher skips
-    user-specified collections (load_config_watcher.go:125-131): so the reconciler always sends replica_number."""
+    user-specified collections (load_config_watcher.go:125-132): so the reconciler always sends replica_number."""
     one = {"name": "small", "dim": 8, "replicas": 1, "resourceGroups": ["rgb"]}
     two = {"name": "big", "dim": 8, "replicas": 2, "resourceGroups": ["rga", "rgb"]}
     result = plan(spec(collections=[one, two]), server(V2615, {
