@@ -6,6 +6,8 @@ import pulumi_aws as aws
 from components import outputs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.eks_cluster import EksCluster, EksClusterArgs
+from components.karpenter import Karpenter, KarpenterArgs
+from components.milvus_backup import MilvusBackup, MilvusBackupArgs
 from components.milvus_cluster import MilvusCluster, MilvusClusterArgs
 from components.milvus_topology import MilvusTopology, MilvusTopologyArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -15,6 +17,7 @@ from components.network import Network, NetworkArgs, choose_zones
 from components.node_addons import NodeAddons, NodeAddonsArgs
 from components.node_pool import NodePool, NodePoolArgs
 from render import bundle as rendered
+from render.karpenter import karpenter_pools
 from stacks import sizing
 from stacks.config import aws_provider_args, load_from_pulumi
 
@@ -29,9 +32,9 @@ aws_provider = aws.Provider("aws", **aws_provider_args(settings),
                             default_tags={"tags": {"ManagedBy": "pulumi", "Project": PROJECT}})
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
 zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=aws_provider)).names
+zone_names = choose_zones(zones, settings.network.az_count)
 
-network = Network("network", NetworkArgs(settings.network, choose_zones(zones, settings.network.az_count), namer),
-                  aws_opts)
+network = Network("network", NetworkArgs(settings.network, zone_names, namer), aws_opts)
 cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region, network.private_subnet_ids,
                                                network.public_subnet_ids, namer), aws_opts)
 node_addons = NodeAddons("node-addons", NodeAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
@@ -42,21 +45,34 @@ pools = {
         subnet_ids=network.private_subnet_ids, desired_size=plan.pool(name).desired_size,
         min_size=plan.pool(name).min_size, namer=namer, kubernetes_version=cluster.version,
         dependencies=(*cluster.node_role_dependencies, *node_addons.addons.values())), aws_opts)
-    for name, pool in settings.node_pools.items()
+    for name, pool in settings.node_pools.items() if pool.provisioner == "managedNodeGroup"
 }
 addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer, bundle,
                                                    node_addons.addons["eks-pod-identity-agent"]),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
+karpenter = (Karpenter("karpenter", KarpenterArgs(
+    settings, plan, cluster.name, cluster.cluster.vpc_config.cluster_security_group_id, network.private_subnet_ids,
+    zone_names, namer, bundle), pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
+                                               depends_on=[addons]))
+             if karpenter_pools(settings) else None)
+nodes_ready = [addons, *([karpenter] if karpenter else [])]
 priorities = PriorityClasses("priorities", bundle,
                              pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[addons]))
 milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
-                                                   oidc_issuer=cluster.oidc_issuer, bundle=bundle, namer=namer),
+                                                   oidc_issuer=cluster.oidc_issuer, bundle=bundle, namer=namer,
+                                                   zone_leaves=rendered.zone_leaves(settings, plan, zone_names)),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
-                                              depends_on=[addons, priorities]))
+                                              depends_on=[*nodes_ready, priorities]))
+backup = (MilvusBackup("backup", MilvusBackupArgs(
+              settings=settings, bundle=bundle, cluster_name=cluster.name, milvus_bucket_name=milvus.bucket_name,
+              milvus_bucket_arn=milvus.bucket_arn, namer=namer, oidc_provider_arn=milvus.oidc_provider_arn,
+              oidc_issuer=cluster.oidc_issuer, namespace=milvus.namespace_resource),
+                       pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider}))
+          if settings.milvus.backup.enabled else None)
 monitoring = (Monitoring("monitoring", MonitoringArgs(settings, bundle),
                          pulumi.ResourceOptions(providers={"kubernetes": cluster.provider},
-                                                depends_on=[addons, priorities]))
+                                                depends_on=[*nodes_ready, priorities]))
               if settings.monitoring.enabled else None)
 namespaces = {milvus.namespace: milvus.namespace_resource,
               **({monitoring.namespace: monitoring.namespace_resource} if monitoring else {})}
@@ -69,7 +85,8 @@ topology = MilvusTopology("topology", MilvusTopologyArgs(bundle, milvus.release)
 pulumi.export(outputs.CLUSTER_NAME, cluster.name)
 pulumi.export(outputs.CLUSTER_ENDPOINT, cluster.endpoint)
 pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
-pulumi.export(outputs.NODE_POOLS, {name: pool.node_group_name for name, pool in pools.items()})
+pulumi.export(outputs.NODE_POOLS, {**{name: pool.node_group_name for name, pool in pools.items()},
+                                   **{name: f"karpenter:{name}" for name in karpenter_pools(settings)}})
 pulumi.export(outputs.VPC_ID, network.vpc_id)
 pulumi.export(outputs.MILVUS_ENDPOINT, milvus.endpoint)
 pulumi.export(outputs.MILVUS_BUCKET, milvus.bucket_name)
@@ -79,5 +96,8 @@ pulumi.export(outputs.MILVUS_ROOT_PASSWORD, milvus.root_password)
 pulumi.export(outputs.PLAN, plan.summary())
 pulumi.export(outputs.CAPACITY, bundle.capacity.summary())
 pulumi.export(outputs.SCHEDULING, bundle.scheduling.summary())
+if backup is not None:
+    pulumi.export(outputs.MILVUS_BACKUP, {"cronJob": f"{milvus.namespace}/{backup.cronjob_name}",
+                                          "bucket": backup.backup_bucket_name, "prefix": settings.milvus.backup.prefix})
 if monitoring is not None:
     pulumi.export(outputs.GRAFANA_ADMIN_SECRET, f"{monitoring.namespace}/{monitoring.grafana_admin_secret}")

@@ -14,29 +14,13 @@ from components.kube import register
 from components.node_addons import addon_version
 from render.bundle import Bundle
 from render.iam import assume_role_policy
-from render.naming import Namer, k8s_labels
+from render.naming import Namer
+from render.storage import GP3_STORAGE_CLASS
 from components.options import inherited_dependencies
 
 ADDONS = ("coredns", "aws-ebs-csi-driver")
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-GP3_STORAGE_CLASS = "gp3"
-
-
-def gp3_storage_class_manifest(reclaim_policy: str = "Retain") -> dict:
-    """`reclaim_policy` is `cluster.storageReclaimPolicy`: what happens to a gp3 volume when its claim (or the
-    stack) goes."""
-    return {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {"name": GP3_STORAGE_CLASS, "labels": k8s_labels("storage"),
-                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-        "provisioner": "ebs.csi.aws.com",
-        "parameters": {"type": "gp3", "encrypted": "true", "fsType": "ext4"},
-        "reclaimPolicy": reclaim_policy,
-        "volumeBindingMode": "WaitForFirstConsumer",
-        "allowVolumeExpansion": True,
-    }
 
 
 @dataclass(frozen=True)

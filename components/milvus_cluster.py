@@ -3,7 +3,8 @@ in cluster mode, PodDisruptionBudgets, root credentials and NetworkPolicies. Dec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -34,6 +35,9 @@ class MilvusClusterArgs:
     bundle: Bundle
     """The Helm values and the objects this component registers (owner `milvus`)."""
     namer: Namer
+    zone_leaves: Mapping[str, str] = field(default_factory=dict)
+    """Deploy-time values: the resource-group zone map over the region's real zones (render/bundle.py
+    `zone_leaves`)."""
 
 
 class MilvusCluster(pulumi.ComponentResource):
@@ -54,13 +58,23 @@ class MilvusCluster(pulumi.ComponentResource):
         namespace = register(f"{name}-ns", args.bundle.owned("milvus", "Namespace")[0], child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
-        password = random.RandomPassword(f"{name}-root-password", length=32, special=False, opts=child)
-        etcd_password = random.RandomPassword(f"{name}-etcd-password", length=32, special=False, opts=child)
+        # Milvus reads the Secret only at first boot (COMMON_SECURITY_DEFAULTROOTPASSWORD seeds the root user), so
+        # a new value here would lock the topology Job out. Explicit keepers: only a different release identity (a
+        # new Milvus that seeds itself) replaces it; rotation is `python -m tools.rotate_root_password`, which
+        # changes Milvus first and then the live Secret, whose later edits Pulumi therefore ignores.
+        password = random.RandomPassword(f"{name}-root-password", length=32, special=False,
+                                         keepers=mv.root_password_keepers(m.namespace, m.release_name), opts=child)
+        etcd_password = random.RandomPassword(f"{name}-etcd-password", length=32, special=False,
+                                              keepers=mv.root_password_keepers(m.namespace, m.release_name),
+                                              opts=child)
         secret_manifest = b.deploy_time_values(args.bundle.owned("milvus", "Secret")[0], {
             b.PASSWORD: password.result, b.ETCD_PASSWORD: etcd_password.result})
-        secret = register(f"{name}-root", secret_manifest, in_ns)
+        secret = register(f"{name}-root", secret_manifest, pulumi.ResourceOptions.merge(
+            in_ns, pulumi.ResourceOptions(ignore_changes=["stringData", "data"])))
 
         self.bucket_name = None
+        self.bucket_arn: pulumi.Output[str] | None = None
+        self.oidc_provider_arn: pulumi.Output[str] | None = None
         self.role_arn = None
         storage_ready: list[pulumi.Resource] = []
         irsa_role_arn: pulumi.Input[str] | None = None
@@ -68,12 +82,14 @@ class MilvusCluster(pulumi.ComponentResource):
             bucket, bucket_ready = self._bucket(name, s, args.namer, tags)
             role, role_ready = self._role(name, args, bucket, tags)
             self.bucket_name, self.role_arn = bucket.bucket, role.arn
+            self.bucket_arn = bucket.arn
             storage_ready = [*bucket_ready, *role_ready]
             if m.service_account_binding == "irsa":
                 irsa_role_arn = role.arn
 
         values = b.deploy_time_values(args.bundle.milvus_values, {b.BUCKET: self.bucket_name,
-                                                                    b.IRSA_ROLE_ARN: irsa_role_arn})
+                                                                    b.IRSA_ROLE_ARN: irsa_role_arn,
+                                                                    **args.zone_leaves})
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=helm_release(m.release_name),
@@ -150,6 +166,7 @@ class MilvusCluster(pulumi.ComponentResource):
         if m.service_account_binding == "irsa":
             provider = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=args.oidc_issuer,
                                                      client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child)
+            self.oidc_provider_arn = provider.arn
             trust = pulumi.Output.all(provider.arn, args.oidc_issuer).apply(
                 lambda a: mv.irsa_trust_policy(a[0], a[1], m.namespace, service_account))
         else:

@@ -45,10 +45,15 @@ class Monitoring(pulumi.ComponentResource):
         for manifest in owned("monitoring", "NetworkPolicy"):
             register(f"{name}-netpol-{manifest['metadata']['name']}", manifest, in_ns)
         secrets = {s["metadata"]["name"]: s for s in owned("monitoring", "Secret")}
-        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
+        # Explicit keepers, as for Milvus' root password: only a different Grafana identity replaces it.
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
+                                         keepers={"grafanaAdmin": f"{m.namespace}/{GRAFANA_ADMIN_SECRET}"},
+                                         opts=child)
+        # A rotated password (docs/runbook.md) lives in the Secret; `pulumi up` must not put the first one back.
         secret = register(f"{name}-grafana-admin",
                           b.deploy_time_values(secrets[GRAFANA_ADMIN_SECRET], {b.PASSWORD: password.result}),
-                          in_ns)
+                          pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(
+                              ignore_changes=["stringData", "data"])))
         warning = mon.delivery_warning(args.settings)
         if warning:
             pulumi.log.warn(warning, resource=self)

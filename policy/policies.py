@@ -24,6 +24,7 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 WORKLOADS = {
     "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
@@ -176,6 +177,14 @@ def s3_tls_only(resources: list[Res]) -> list[Violation]:
 
 
 def imdsv2_required(resource: Res) -> list[Violation]:
+    if resource.type == KARPENTER_NODE_CLASS:
+        # Karpenter's CRD defaults metadataOptions to httpTokens "required" (karpenter.k8s.aws_ec2nodeclasses.yaml),
+        # so only an explicit other value is a violation.
+        tokens = _get(resource.props, "spec.metadataOptions.httpTokens", "required")
+        if tokens != "required":
+            return [Violation(f"{resource.name}: spec.metadataOptions.httpTokens is {tokens!r}; set \"required\" "
+                              f"(IMDSv2) so a pod cannot read the node's credentials with a plain GET", resource.urn)]
+        return []
     if resource.type not in (LAUNCH_TEMPLATE, EC2_INSTANCE):
         return []
     tokens = _get(resource.props, "metadataOptions.httpTokens")

@@ -17,15 +17,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from render import backup as rb
+from render import karpenter as kp
 from render import milvus_values as mv
 from render import monitoring_objects as mon
 from render import monitoring_values as kps
 from render import quotas as nq
+from render import topology_job as topo
 from render import workloads as wl
 from render.charts import render_chart, thaw
 from render.dashboards import ksm_metric_labels_allowlist, render_capacity, render_overview
 from render.helm_postrender import PRIORITY_VALUES, post_render
 from render.rules import render_rules
+from render.storage import gp3_storage_class_manifest
 from render.naming import pool_labels, pool_tolerations, topology_object_name
 from stacks import capacity as cap
 from stacks import scheduling, versions
@@ -42,7 +46,14 @@ PASSWORD = "deploy-time-password"
 ETCD_PASSWORD = "deploy-time-etcd-password"
 RECEIVER_SECRET = "deploy-time-receiver-secret-"
 """Prefix of the alert receivers' secret placeholders, one per receiver: `RECEIVER_SECRET + <receiver name>`."""
-DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD)
+BACKUP_BUCKET = "deploy-time-backup-bucket"
+BACKUP_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-backup"
+RESTORE_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-restore"
+CLUSTER_NAME = "deploy-time-cluster-name"
+INTERRUPTION_QUEUE = "deploy-time-interruption-queue"
+KARPENTER_NODE_ROLE = "deploy-time-karpenter-node-role"
+DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD, BACKUP_BUCKET, BACKUP_ROLE_ARN, RESTORE_ROLE_ARN,
+               CLUSTER_NAME, INTERRUPTION_QUEUE, KARPENTER_NODE_ROLE)
 
 PROGRAM = "program"
 """`source` of the objects the program writes itself (charts' objects carry the chart name)."""
@@ -87,6 +98,8 @@ class Bundle:
     capacity: cap.CapacityReport
     scheduling: scheduling.SchedulingReport
     problems: tuple[Problem, ...] = field(default=(), compare=False)
+    karpenter_values: Mapping[str, Any] | None = None
+    """The Karpenter controller chart's values (None when no pool uses Karpenter)."""
 
     def owned(self, owner: str, kind: str | None = None) -> tuple[dict[str, Any], ...]:
         """Copies of the program's own objects that `owner` registers (optionally one kind): a component may fill
@@ -125,8 +138,6 @@ def _freeze(value: Any) -> Any:
 
 
 def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
-    from components import cluster_addons, milvus_topology as topo
-
     s, m = settings, settings.milvus
     found: list[tuple[str, dict]] = []
     found.append(("milvus", mv.namespace_manifest(s)))
@@ -147,7 +158,10 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
         s, name=base, configmap=base, uri=f"http://{mv.endpoint(m.release_name, m.namespace)}",
         secret_name=mv.root_secret_name(m.release_name), secret_key=mv.ROOT_PASSWORD_KEY)))
 
-    found.append(("addons", cluster_addons.gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
+    if m.backup.enabled:
+        found += [("backup", o) for o in backup_objects(s)]
+
+    found.append(("addons", gp3_storage_class_manifest(s.cluster.storage_reclaim_policy)))
     found += [("priorities", o) for o in nq.priority_class_manifests()]
 
     if s.monitoring.enabled:
@@ -170,6 +184,22 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
     return [BundleObject(PROGRAM, owner, _freeze(obj)) for owner, obj in found]
 
 
+def backup_objects(settings: Settings) -> list[dict[str, Any]]:
+    """The scheduled backup's objects (render/backup.py): its config, the backup and restore service accounts and
+    the CronJob. Bucket names and IRSA role ARNs are placeholders here (MilvusBackup swaps them)."""
+    irsa = settings.milvus.service_account_binding == "irsa"
+    release = settings.milvus.release_name
+    return [
+        rb.configmap_manifest(settings, bucket_name=BUCKET,
+                              backup_bucket_name=BACKUP_BUCKET if settings.milvus.backup.destination == "bucket"
+                              else BUCKET),
+        rb.service_account_manifest(settings, rb.service_account_name(release), BACKUP_ROLE_ARN if irsa else None),
+        rb.service_account_manifest(settings, rb.restore_service_account_name(release),
+                                    RESTORE_ROLE_ARN if irsa else None),
+        rb.cronjob_manifest(settings),
+    ]
+
+
 def _quota_objects(settings: Settings, report: cap.CapacityReport) -> list[BundleObject]:
     own_namespaces = {settings.milvus.namespace, settings.monitoring.namespace if settings.monitoring.enabled else ""}
     found = []
@@ -190,7 +220,20 @@ def milvus_values(settings: Settings, plan: Plan) -> dict[str, Any]:
     return mv.render_milvus_values(settings, query_node_replicas=plan.query_node_replicas,
                                    streaming_node_replicas=plan.streaming_node_replicas,
                                    resource_groups=plan.resource_groups, bucket_name=BUCKET,
-                                   irsa_role_arn=IRSA_ROLE_ARN if irsa else None)
+                                   irsa_role_arn=IRSA_ROLE_ARN if irsa else None,
+                                   group_zones=plan.group_zones(planned_zones(settings)))
+
+
+def planned_zones(settings: Settings) -> tuple[str, ...]:
+    """Stand-in zone names: the bundle is rendered before the cloud names the region's zones."""
+    return tuple(f"zone-{i + 1}" for i in range(settings.network.az_count))
+
+
+def zone_leaves(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> dict[str, str]:
+    """Deploy-time replacement (see `deploy_time_values`) of the group → zone map the bundle rendered with stand-in
+    zone names by the same map over the region's real zones (`topology.zoneFailure: replicaPerZone`)."""
+    stand_in = plan.group_zones(planned_zones(settings))
+    return {mv.zones_annotation(stand_in): mv.zones_annotation(plan.group_zones(zones))} if stand_in else {}
 
 
 def monitoring_values(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -214,6 +257,9 @@ def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple
     tries every instance type the pool allows)."""
     catalog = load_catalog()
     shapes = []
+    # replicaPerZone: Karpenter launches each group's query nodes in its group's zone, so the query pool's nodes
+    # follow the groups (the check assigns a shape's zones round-robin over this sequence).
+    pinned = tuple(zones[g.zone] for g in plan.groups if g.zone is not None for _ in range(g.nodes))
     for name, pool in settings.node_pools.items():
         planned = plan.pool(name)
         nodes = planned.desired_size if planned else pool.min_size
@@ -222,7 +268,8 @@ def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple
         ephemeral = {t: catalog[t].nvme_bytes if pool.nvme else pool.root_volume_gb * GIB for t in pool.instance_types}
         shapes.append(scheduling.PoolShape(
             name=name, instance_types=tuple(pool.instance_types), nodes=nodes, max_nodes=pool.max_size,
-            labels=pool_labels(name, pool), taints=tuple(pool_tolerations(pool)), zones=zones,
+            labels=pool_labels(name, pool), taints=tuple(pool_tolerations(pool)),
+            zones=pinned if pinned and "queryNode" in pool.roles else zones,
             ephemeral_bytes_per_type=ephemeral))
     return tuple(shapes)
 
@@ -231,6 +278,7 @@ def build(settings: Settings, plan: Plan) -> Bundle:
     """Render everything once; the bundle's `problems` hold every chart, capacity and scheduling break."""
     m = settings.milvus
     problems: list[Problem] = []
+    zones = planned_zones(settings)
     values = milvus_values(settings, plan)
     objects = [*_chart_objects(settings, _pin(mv.CHART_NAME, m.chart_version, "milvus.chartVersion", problems),
                                values, m.release_name, m.namespace, post_render)]
@@ -239,6 +287,16 @@ def build(settings: Settings, plan: Plan) -> Bundle:
         kps_values = monitoring_values(settings, plan)
         pin = _pin(kps.RELEASE, settings.monitoring.chart_version, "monitoring.chartVersion", problems)
         objects += _chart_objects(settings, pin, kps_values, kps.RELEASE, settings.monitoring.namespace, None)
+    karpenter_values = None
+    if kp.karpenter_pools(settings):
+        karpenter_values = kp.controller_values(settings, CLUSTER_NAME, INTERRUPTION_QUEUE, pool_tolerations(
+            settings.node_pools[settings.pool_for("system")]))
+        objects += _chart_objects(settings, versions.KARPENTER_CRD, {}, kp.CRD_RELEASE, kp.NAMESPACE, None)
+        # The controller's release skips its chart's crds/: the karpenter-crd release owns them (and upgrades them).
+        objects += [o for o in _chart_objects(settings, versions.KARPENTER, karpenter_values, kp.RELEASE,
+                                              kp.NAMESPACE, None) if not o.crd]
+        objects += [BundleObject(PROGRAM, "karpenter", _freeze(o))
+                    for o in kp.manifests(settings, plan, zones, CLUSTER_NAME, KARPENTER_NODE_ROLE, {})]
     objects += _program_objects(settings, plan)
 
     catalog = load_catalog()
@@ -252,11 +310,10 @@ def build(settings: Settings, plan: Plan) -> Bundle:
     report = cap.analyse(settings, plan, inventory)
     objects += _quota_objects(settings, report)
 
-    zones = tuple(f"zone-{i + 1}" for i in range(settings.network.az_count))
     placed = scheduling.check([*(o.obj for o in objects if not o.crd), *operated],
                               pool_shapes(settings, plan, zones), priorities=PRIORITY_VALUES)
     return Bundle(values, kps_values, tuple(objects), operated, report, placed,
-                  (*problems, *report.problems, *placed.problems))
+                  (*problems, *report.problems, *placed.problems), karpenter_values)
 
 
 def _pin(chart: str, version: str, key: str, problems: list[Problem]) -> versions.ChartPin:

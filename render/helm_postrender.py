@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Helm post-renderer for the Milvus release: gives every pod a PriorityClass.
+"""Helm post-renderer for the Milvus release: gives every pod a PriorityClass, and pins each resource group's
+query nodes to its zone.
 
 The Milvus chart 5.0.19 has no priorityClassName key for its components (no template references one), so Helm
 pipes the rendered manifests through this script (`helm.v3.Release(postrender=...)`, Helm's --post-renderer):
@@ -7,7 +8,14 @@ multi-document YAML on stdin, the same documents on stdout, with `spec.template.
 Deployment, StatefulSet and Job that has none, chosen by the chart's `component` pod label. Pods of the subcharts
 (etcd, Pulsar, MinIO) hold the cluster's state and get the control class.
 
-This file is also imported by the program (components/namespace_quota.py, components/workloads.py, render/charts.py
+With `topology.zoneFailure: replicaPerZone` each resource group's query nodes live in one zone. The chart renders one
+query-node Deployment per entry of `replicaResourceGroups`, all from the one shared `queryNode` block (milvus-helm
+@ 9832476 charts/milvus/templates/querynode-deployment.yaml: nodeSelector and affinity come from `.Values.queryNode`
+for every group; no per-group key exists), so the values carry the group → zone map as a pod annotation
+(`ZONES_ANNOTATION`) and this script sets `topology.kubernetes.io/zone` in the nodeSelector of each group's pods,
+chosen by the group label the chart puts on them (`milvus.io/resource-group`).
+
+This file is also imported by the program (render/quotas.py, render/workloads.py, render/charts.py
 callers): the classes, the mapping and `post_render` below are the one source for the script and the offline render.
 `SCRIPT` is its path relative to the project root, which is what the Release records (the same on every machine;
 Pulumi runs the Kubernetes provider, and so Helm, from the project directory).
@@ -15,6 +23,7 @@ Pulumi runs the Kubernetes provider, and so Helm, from the project directory).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,6 +41,10 @@ SUBCHART_PRIORITY = CONTROL
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 MILVUS_NAME_LABEL = ("app.kubernetes.io/name", "milvus")
 SCRIPT = "render/helm_postrender.py"
+ZONES_ANNOTATION = "milvus-eks/resource-group-zones"
+"""Pod annotation on the query nodes: JSON object, resource group → availability zone name."""
+GROUP_LABEL = "milvus.io/resource-group"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 def priority_for(labels: dict) -> str:
@@ -45,7 +58,11 @@ def post_render(document: dict) -> dict:
     """The post-renderer's whole transform, for one rendered object: the script below applies it to each document
     Helm pipes through, and render/charts.py applies it in-process to each non-hook object, as Helm does.
 
-    Returns a new object when it sets a class; the input is never changed."""
+    Returns a new object when it changes one; the input is never changed."""
+    return pin_zone(add_priority(document))
+
+
+def add_priority(document: dict) -> dict:
     if document.get("kind") not in WORKLOAD_KINDS:
         return document
     spec = document.get("spec") or {}
@@ -55,6 +72,26 @@ def post_render(document: dict) -> dict:
         return document
     klass = priority_for((template.get("metadata") or {}).get("labels") or {})
     return {**document, "spec": {**spec, "template": {**template, "spec": {**pod, "priorityClassName": klass}}}}
+
+
+def pin_zone(document: dict) -> dict:
+    """The zone nodeSelector of one resource group's pods, from the zone map its pods carry."""
+    if document.get("kind") != "Deployment":
+        return document
+    spec = document.get("spec") or {}
+    template = spec.get("template") or {}
+    metadata = template.get("metadata") or {}
+    zones = (metadata.get("annotations") or {}).get(ZONES_ANNOTATION)
+    group = (metadata.get("labels") or {}).get(GROUP_LABEL)
+    if zones is None or group is None:
+        return document
+    mapping = json.loads(zones)
+    if group not in mapping:
+        raise ValueError(f"resource group {group!r} has no zone in {ZONES_ANNOTATION} ({zones}); the values and "
+                         f"replicaResourceGroups disagree")
+    pod = template.get("spec") or {}
+    selector = {**(pod.get("nodeSelector") or {}), ZONE_LABEL: mapping[group]}
+    return {**document, "spec": {**spec, "template": {**template, "spec": {**pod, "nodeSelector": selector}}}}
 
 
 def main() -> int:

@@ -28,6 +28,10 @@ EXTERNAL_METRICS: dict[str, str] = {
     "kube_pod_container_status_last_terminated_reason": "kube-state-metrics internal/store/pod.go",
     "kube_resourcequota": "kube-state-metrics internal/store/resourcequota.go",
     "kube_node_labels": "kube-state-metrics internal/store/node.go",
+    # kubernetes/kube-state-metrics docs/metrics/workload/cronjob-metrics.md (both STABLE) and
+    # internal/store/cronjob.go (last_successful_time has no sample until a run has succeeded)
+    "kube_cronjob_status_last_successful_time": "kube-state-metrics internal/store/cronjob.go",
+    "kube_cronjob_created": "kube-state-metrics internal/store/cronjob.go",
     "kube_node_status_condition": "kube-state-metrics internal/store/node.go",
     "kube_node_status_allocatable": "kube-state-metrics internal/store/node.go",
     # google/cadvisor @6a0c4f25, docs/storage/prometheus.md

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from render.helm_postrender import CONTROL
+from render.storage import GP3_STORAGE_CLASS
+from render.helm_postrender import CONTROL, ZONES_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
 from stacks.catalog import load_catalog
@@ -25,7 +26,6 @@ from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MI
 from stacks.versions import MILVUS_IMAGE_REPOSITORY
 
 CHART_NAME = "milvus"
-GP3_STORAGE_CLASS = "gp3"  # created by ClusterAddons (components/cluster_addons.py)
 PROXY_PORT = 19530
 METRICS_PORT = 9091
 ETCD_CLIENT_PORT = 2379
@@ -232,7 +232,17 @@ def replicas(settings: Settings, component: str, query_node_replicas: int, strea
     configured = getattr(settings.milvus.components, COMPONENTS[component][1])
     if component == "mixCoordinator" and configured.active_standby:
         return configured.replicas or 2
+    if component == "proxy" and configured.autoscaling.enabled:
+        return configured.autoscaling.min_replicas
     return configured.replicas or 1
+
+
+def max_replicas(settings: Settings, component: str, planned: int) -> int:
+    """The most pods a Deployment may run: the HPA's maximum for autoscaled proxies, else its planned count."""
+    proxy = settings.milvus.components.proxy
+    if component == "proxy" and proxy.autoscaling.enabled:
+        return proxy.autoscaling.max_replicas
+    return planned
 
 
 def pods_per_component(settings: Settings, query_node_replicas: int, streaming_node_replicas: int,
@@ -242,6 +252,11 @@ def pods_per_component(settings: Settings, query_node_replicas: int, streaming_n
     counts["queryNode"] *= groups
     counts["streamingNode"] *= groups
     return counts
+
+
+def zones_annotation(group_zones: Mapping[str, str]) -> str:
+    """The value of the query nodes' zone-map annotation (render/helm_postrender.py reads it)."""
+    return json.dumps(dict(sorted(group_zones.items())))
 
 
 def user_config(settings: Settings) -> dict[str, Any]:
@@ -267,8 +282,11 @@ def render_milvus_values(
     resource_groups: tuple[str, ...],
     bucket_name: str | None,
     irsa_role_arn: str | None = None,
+    group_zones: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Helm values for charts/milvus: cluster mode, every component on its pool, S3 through IAM (or MinIO)."""
+    """The Helm values for charts/milvus: cluster mode, every component on its pool, S3 through IAM (or MinIO).
+    `group_zones` (resource group → zone, `topology.zoneFailure: replicaPerZone`) rides on the query-node pods for
+    the post-renderer, which pins each group's Deployment to its zone (render/helm_postrender.py)."""
     m = settings.milvus
     release = m.release_name
     values: dict[str, Any] = {
@@ -308,6 +326,8 @@ def render_milvus_values(
             # disk.enabled mounts an emptyDir at /var/lib/milvus/data; disk.size.enabled passes the
             # ephemeral-storage limit as LOCAL_STORAGE_SIZE (T/querynode-deployment.yaml:107-113,174-177).
             block["disk"] = {"enabled": True, "size": {"enabled": True}}
+            if group_zones:
+                block["annotations"] = {ZONES_ANNOTATION: zones_annotation(group_zones)}
         else:
             block["resources"] = merge_resources(DEFAULT_RESOURCES[component],
                                                  getattr(m.components, attr).resources)
@@ -325,6 +345,13 @@ def render_milvus_values(
                 "name": root_secret_name(release), "key": ROOT_PASSWORD_KEY}}})
         else:
             block["strategy"] = rollout_strategy(component, block["replicas"])
+        if component == "proxy" and m.components.proxy.autoscaling.enabled:
+            scaling = m.components.proxy.autoscaling
+            # The chart's own HPA (T/proxy-hpa.yaml: autoscaling/v2 on CPU utilisation); replicas -1 drops the
+            # Deployment's replica count (T/proxy-deployment.yaml:16-18) so a Helm upgrade never resets the HPA's.
+            block["hpa"] = {"enabled": True, "minReplicas": scaling.min_replicas,
+                            "maxReplicas": scaling.max_replicas, "cpuUtilization": scaling.cpu_utilization}
+            block["replicas"] = -1
         values[component] = block
 
     values.update(_message_queue(settings))
@@ -499,6 +526,11 @@ def namespace_manifest(settings: Settings) -> dict:
                 **k8s_labels("milvus"), **pod_security_labels(pod_security_level(settings))}}}
 
 
+def root_password_keepers(namespace: str, release: str) -> dict[str, str]:
+    """What replaces the generated root password (pulumi-random `keepers`): a new release identity only."""
+    return {"milvusRelease": f"{namespace}/{release}"}
+
+
 def root_secret_manifest(namespace: str, release: str, password: Any, etcd_password: Any) -> dict:
     """The root credentials of Milvus and of its etcd; the passwords are whatever the caller holds (secret Outputs
     in the program)."""
@@ -614,7 +646,7 @@ def network_policy_manifests(settings: Settings) -> list[dict]:
                          if m.service_account_binding == "podIdentity" else [])]}, ("Egress",)),
     ]
     if not settings.topology.reconciler_image:
-        # The topology Job installs its hash-pinned packages from PyPI (components/milvus_topology.py).
+        # The topology Job installs its hash-pinned packages from PyPI (render/topology_job.py).
         policies.append(policy("allow-topology-egress", {
             "podSelector": {"matchLabels": {"app.kubernetes.io/component": TOPOLOGY_COMPONENT}},
             "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]}]}, ("Egress",)))

@@ -8,6 +8,7 @@ from typing import Any
 
 from render.monitoring_values import DASHBOARD_LABEL, GRAFANA_ADMIN_SECRET, RELEASE
 from render.naming import NVME_LABEL, k8s_labels
+from render.backup import rule_context as backup_rule_context
 from render.rules import RuleContext
 from stacks.settings import Settings
 from stacks.sizing import Plan
@@ -36,6 +37,7 @@ def rule_context(settings: Settings, plan: Plan) -> RuleContext:
         expected_query_nodes={g.name: g.nodes for g in plan.groups},
         nvme_node_label=(NVME_LABEL, "true"),
         runbook_base_url=settings.monitoring.runbook_url,
+        **backup_rule_context(settings),
     )
 
 

@@ -56,6 +56,7 @@ EKS_CLUSTER = NameRule("EKS cluster name", 100, r"[0-9A-Za-z][A-Za-z0-9_-]*",
                        "letters, digits, '-' and '_', starting alphanumeric (EKS CreateCluster API)")
 AWS_NAME_PREFIX = NameRule("node group and launch template name prefix", 63 - _UNIQUE_SUFFIX,
                            r"[A-Za-z0-9][A-Za-z0-9._-]*", "letters, digits, '.', '_' and '-'")
+SQS_QUEUE = NameRule("SQS queue name", 80, r"[A-Za-z0-9_-]+", "letters, digits, '-' and '_' (SQS CreateQueue API)")
 BUCKET_PREFIX = NameRule("S3 bucket name prefix", 63 - _UNIQUE_SUFFIX, r"[a-z0-9][a-z0-9.-]*",
                          "lowercase letters, digits, '.' and '-' only, starting with a letter or digit "
                          "(S3 bucket naming rules)")
@@ -96,6 +97,10 @@ class Namer:
     def bucket_prefix(self) -> str:
         return self.name("milvus", "", rule=BUCKET_PREFIX)
 
+    def interruption_queue(self) -> str:
+        """Karpenter's SQS interruption queue."""
+        return self.name("karpenter", rule=SQS_QUEUE)
+
     def tags(self, component: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         return {**(extra or {}), "Project": PROJECT, "Stack": self.stack, "Component": component}
 
@@ -132,7 +137,8 @@ def planned_names(settings: Settings, stack: str, zones: tuple[str, ...] = ()) -
              PlannedName("internet gateway Name tag", (), lambda: namer.name("igw")),
              PlannedName("public route table Name tag", (), lambda: namer.name("public")),
              PlannedName("EKS cluster name", (), namer.cluster_name),
-             PlannedName("S3 bucket name prefix", (), namer.bucket_prefix)]
+             PlannedName("S3 bucket name prefix", (), namer.bucket_prefix),
+             PlannedName("SQS queue name", (), namer.interruption_queue)]
     for zone in zones:
         for kind in ("public", "private", "nat"):
             names.append(PlannedName(f"{kind} subnet/NAT Name tag", (), lambda k=kind, z=zone: namer.name(k, z)))

@@ -52,6 +52,9 @@ class RuleContext:
     nvme_node_label: tuple[str, str]
     runbook_base_url: str
     components: tuple[str, ...] = DEFAULT_COMPONENTS
+    # The scheduled-backup CronJob (in the Milvus namespace) and how old its last success may get; "" = no backups.
+    backup_cronjob: str = ""
+    backup_stale_after_seconds: int = 0
     planned_by_group: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -421,16 +424,47 @@ def kubernetes_alerts(t: AlertThresholds, ctx: RuleContext) -> tuple[Alert, ...]
     )
 
 
+def backup_alerts(t: AlertThresholds, ctx: RuleContext) -> tuple[Alert, ...]:
+    """kube-state-metrics exports `kube_cronjob_status_last_successful_time` only once a run has succeeded
+    (internal/store/cronjob.go: no sample while `status.lastSuccessfulTime` is nil), so a CronJob that never
+    succeeded is measured from `kube_cronjob_created` instead."""
+    if not ctx.backup_cronjob:
+        return ()
+    match = selector(namespace=ctx.milvus_namespace, cronjob=ctx.backup_cronjob)
+    keys = "namespace, cronjob"
+    limit = ctx.backup_stale_after_seconds
+    last = f"kube_cronjob_status_last_successful_time{match}"
+    return (
+        Alert(
+            name="MilvusBackupStale",
+            expr=(
+                f"(time() - {_by(keys, last)}) > {limit}\n"
+                f"or\n"
+                f"((time() - {_by(keys, 'kube_cronjob_created' + match)}) > {limit}\n"
+                f" unless on ({keys}) {last})"
+            ),
+            for_="10m",
+            severity="warning",
+            summary="Milvus has no recent successful backup",
+            description=f"The last successful run of {{{{ $labels.namespace }}}}/{{{{ $labels.cronjob }}}} "
+            f"(or its creation, if it never succeeded) was {{{{ $value | humanizeDuration }}}} ago; the schedule "
+            f"allows {limit / 3600:g}h.",
+        ),
+    )
+
+
 GROUPS = (
     ("milvus-availability", availability_alerts),
     ("milvus-performance", performance_alerts),
     ("milvus-capacity", capacity_alerts),
     ("milvus-kubernetes", kubernetes_alerts),
+    ("milvus-backup", backup_alerts),
 )
 
 
 def all_alerts(thresholds: AlertThresholds, ctx: RuleContext) -> dict[str, tuple[Alert, ...]]:
-    return {name: build(thresholds, ctx) for name, build in GROUPS}
+    groups = {name: build(thresholds, ctx) for name, build in GROUPS}
+    return {name: alerts for name, alerts in groups.items() if alerts}
 
 
 def runbook_anchor(alert_name: str) -> str:

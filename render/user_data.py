@@ -32,6 +32,23 @@ def render_nvme_user_data() -> str:
         "    localStorage:",
         "      strategy: RAID0",
         "",
+        *_diskann_sysctl_part(),
+    ])
+
+
+def render_sysctl_user_data() -> str:
+    """MIME multipart user data with only the DiskANN sysctl, for nodes whose instance store something else stripes
+    (Karpenter's `instanceStorePolicy: RAID0` writes its own NodeConfig and merges this part before it)."""
+    return "\n".join([
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed; boundary="{BOUNDARY}"',
+        "",
+        *_diskann_sysctl_part(),
+    ])
+
+
+def _diskann_sysctl_part() -> list[str]:
+    return [
         f"--{BOUNDARY}",
         'Content-Type: text/x-shellscript; charset="us-ascii"',
         "",
@@ -42,7 +59,7 @@ def render_nvme_user_data() -> str:
         "",
         f"--{BOUNDARY}--",
         "",
-    ])
+    ]
 
 
 def encode(user_data: str) -> str:

@@ -83,6 +83,11 @@ def workloads(objects: Iterable[Mapping[str, Any]], pools: Mapping[str, tuple[Ma
     objects = [o for o in objects if not is_test_hook(o)]
     claims = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o
               for o in objects if o.get("kind") == "PersistentVolumeClaim"}
+    # An autoscaled workload counts at its HorizontalPodAutoscaler's maximum: the quota must admit every pod the HPA
+    # may add (the Milvus chart's proxy HPA leaves the Deployment without a replica count).
+    autoscaled = {(o["metadata"].get("namespace", "default"), (o.get("spec") or {}).get("scaleTargetRef", {})
+                   .get("kind"), (o.get("spec") or {}).get("scaleTargetRef", {}).get("name")):
+                  int(o["spec"]["maxReplicas"]) for o in objects if o.get("kind") == "HorizontalPodAutoscaler"}
     found: list[Workload] = []
     for obj in objects:
         kind, meta = obj.get("kind"), obj.get("metadata") or {}
@@ -112,13 +117,13 @@ def workloads(objects: Iterable[Mapping[str, Any]], pools: Mapping[str, tuple[Ma
         elif kind in ("Job", "CronJob"):
             found.append(Workload(namespace, meta["name"], kind, pool, 1, **common))
         elif kind == "StatefulSet":
-            replicas = spec.get("replicas", 1)
+            replicas = autoscaled.get((namespace, kind, meta["name"]), spec.get("replicas", 1))
             templates = spec.get("volumeClaimTemplates") or ()
             found.append(Workload(namespace, meta["name"], kind, pool, replicas, **common, pvcs=len(templates),
                                   pvc_bytes=int(sum(parse_quantity(t["spec"]["resources"]["requests"]["storage"])
                                                     for t in templates))))
         else:
-            replicas = spec.get("replicas", 1)
+            replicas = autoscaled.get((namespace, kind, meta["name"]), spec.get("replicas", 1))
             own = [claims[(namespace, v["persistentVolumeClaim"]["claimName"])] for v in pod.get("volumes") or ()
                    if "persistentVolumeClaim" in v
                    and (namespace, v["persistentVolumeClaim"]["claimName"]) in claims]

@@ -34,6 +34,10 @@ NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EIP = "aws:ec2/eip:Eip"
 KMS_KEY = "aws:kms/key:Key"
+KARPENTER_NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+KARPENTER_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+PLANNED_NODES_ANNOTATION = "milvus-eks/planned-nodes"
+"""On a Karpenter NodePool: the nodes the plan expects it to run (render/karpenter.py)."""
 
 
 class GraphResource(Protocol):
@@ -52,6 +56,8 @@ class NodeGroupItem:
     nodes: int
     capacity_type: str
     root_volume_gb: int
+    kind: str = "node group"
+    """`node group` (EKS managed) or `karpenter pool` (a NodePool, priced at the plan's node count)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,9 @@ class Inventory:
     clusters: tuple[ClusterItem, ...] = ()
     object_storage_gib: float = 0.0
     object_storage_source: str = "none"
+    backup_storage_gib: float = 0.0
+    """Full backups kept at steady state × data size (render/backup.py `storage_estimate`)."""
+    backup_storage_source: str = "none"
     unpriced: tuple[str, ...] = ()
     """Resources present but not priced (no sourced price), e.g. `3 Elastic IPs (public IPv4)`."""
     notes: tuple[str, ...] = ()
@@ -167,6 +176,8 @@ def inventory_from_resources(resources: Iterable[GraphResource], region: str,
                                     capacity_type=ng.inputs.get("capacityType") or "ON_DEMAND",
                                     root_volume_gb=int(root)))
 
+    groups.extend(_karpenter_pools(resources, notes))
+
     volumes = [claim for obj in objects for claim in volume_claims(obj)]
     if not volumes:
         notes.append("no persistent volume claims among the rendered objects: EBS covers node root volumes only")
@@ -186,6 +197,35 @@ def inventory_from_resources(resources: Iterable[GraphResource], region: str,
                      nat_gateways=sum(1 for r in resources if r.type == NAT_GATEWAY), clusters=clusters,
                      object_storage_gib=object_gib, object_storage_source=object_source, unpriced=tuple(unpriced),
                      notes=tuple(notes))
+
+
+def _karpenter_pools(resources: list[GraphResource], notes: list[str]) -> list[NodeGroupItem]:
+    """Karpenter launches nodes for pending pods, so a NodePool has no size of its own: it is priced at the node
+    count the plan expects (its `milvus-eks/planned-nodes` annotation), with its first listed instance type, its
+    capacity type and its EC2NodeClass's root volume."""
+    classes = {((c.inputs.get("metadata") or {}).get("name") or c.name): c.inputs.get("spec") or {}
+               for c in resources if c.type == KARPENTER_NODE_CLASS}
+    found = []
+    for r in (r for r in resources if r.type == KARPENTER_NODE_POOL):
+        metadata, spec = r.inputs.get("metadata") or {}, r.inputs.get("spec") or {}
+        name = metadata.get("name") or r.name
+        template = (spec.get("template") or {}).get("spec") or {}
+        requirements = {q["key"]: q.get("values") or [] for q in template.get("requirements") or []}
+        types = requirements.get("node.kubernetes.io/instance-type") or []
+        planned = (metadata.get("annotations") or {}).get(PLANNED_NODES_ANNOTATION)
+        if not types or planned is None:
+            notes.append(f"karpenter pool {name}: no instance-type requirement or planned node count; not priced")
+            continue
+        capacity = "SPOT" if requirements.get("karpenter.sh/capacity-type") == ["spot"] else "ON_DEMAND"
+        node_class = classes.get((template.get("nodeClassRef") or {}).get("name"), {})
+        root = next((m.get("ebs", {}).get("volumeSize") for m in node_class.get("blockDeviceMappings") or []
+                     if m.get("rootVolume")), None)
+        if root is None:
+            notes.append(f"karpenter pool {name}: no root volume in its EC2NodeClass; counted {EKS_DEFAULT_DISK_GB} GiB")
+        found.append(NodeGroupItem(name=name, instance_type=types[0], nodes=int(planned), capacity_type=capacity,
+                                   root_volume_gb=round(_gib(root)) if root else EKS_DEFAULT_DISK_GB,
+                                   kind="karpenter pool"))
+    return found
 
 
 def _pool_name(ng: GraphResource) -> str:
@@ -253,6 +293,14 @@ def _object_storage(plan: Mapping[str, Any] | None, collections: Iterable[Any]) 
     return 0.0, "none"
 
 
+def with_pool_sizes(inventory: Inventory, nodes: Mapping[str, int]) -> Inventory:
+    """The same inventory with other node counts for the named pools (e.g. another plan of the same stack)."""
+    from dataclasses import replace
+
+    return replace(inventory, node_groups=tuple(replace(g, nodes=nodes.get(g.name, g.nodes))
+                                                for g in inventory.node_groups))
+
+
 # ------------------------------------------------------------------------------------------------ pricing
 
 
@@ -287,7 +335,7 @@ def estimate(inventory: Inventory, prices: PriceTable, *, spot_discount: float =
         note = f"{g.capacity_type.lower()}, ${hourly:.4f}/h on-demand"
         if discount:
             note += f", assumed {discount:.0%} Spot saving"
-        items.append(LineItem("compute", f"node group {g.name}", f"node group {g.name}: {g.nodes} × {g.instance_type}", g.nodes,
+        items.append(LineItem("compute", f"{g.kind} {g.name}", f"{g.kind} {g.name}: {g.nodes} × {g.instance_type}", g.nodes,
                               "node-month", round(unit, 4), round(unit * g.nodes, 2), note))
     if inventory.node_groups:
         sources["EC2 on-demand"] = PriceSource(
@@ -335,6 +383,12 @@ def estimate(inventory: Inventory, prices: PriceTable, *, spot_discount: float =
         items.append(LineItem("storage", "S3 Standard", "S3 Standard: planned data", round(inventory.object_storage_gib, 1),
                               "GB-month", per_gb, round(inventory.object_storage_gib * per_gb, 2),
                               inventory.object_storage_source))
+
+    if inventory.backup_storage_gib:
+        per_gb = source("s3", "standard_storage_first_50tb", "S3 Standard storage")
+        items.append(LineItem("storage", "S3 Standard backups", "S3 Standard: backups",
+                              round(inventory.backup_storage_gib, 1), "GB-month", per_gb,
+                              round(inventory.backup_storage_gib * per_gb, 2), inventory.backup_storage_source))
 
     warnings.extend(inventory.notes)
     if inventory.unpriced:

@@ -1,7 +1,7 @@
 """The capacity chain as arithmetic: pods → namespace quotas, pods → node pools. Pure; no Pulumi, no components.
 
-The pod inventory itself (what the charts and the program will run) is built from the rendered values in
-components/workloads.py; this module only sums it. Kubernetes rules followed here:
+The pod inventory itself (what the charts and the program will run) is read from the rendered objects of the
+bundle (render/workloads.py); this module only sums it. Kubernetes rules followed here:
 - a pod's effective request/limit per resource is max(sum of its containers, largest init container) (the
   scheduler and ResourceQuota both use it: k8s.io/component-helpers resource.PodRequests/PodLimits);
 - a container without a value gets the namespace LimitRange default (LimitRanger admission);

@@ -226,6 +226,11 @@ class NodePoolSettings(Model):
     """IMDSv2 hop limit; 1 keeps pods from reaching node credentials."""
     max_unavailable: int = Field(1, ge=1, le=100)
     """Nodes replaced at once during a rolling node-group update."""
+    provisioner: Literal["managedNodeGroup", "karpenter"] = "managedNodeGroup"
+    """Who launches the pool's nodes. `managedNodeGroup`: an EKS managed node group sized by the plan.
+    `karpenter`: a Karpenter NodePool and EC2NodeClass that launch nodes for pending pods, in the zone they need, up
+    to `maxSize` nodes (`minSize`/`desiredSize` only price the pool). The pool hosting `system` stays a managed node
+    group: it runs the Karpenter controller."""
 
 
 # ---------------------------------------------------------------------------------------------- milvus
@@ -254,9 +259,23 @@ class MixCoordinatorSettings(ComponentSettings):
     """Run a hot standby coordinator (needs replicas >= 2)."""
 
 
+class AutoscalingSettings(Model):
+    enabled: bool = False
+    """Scale the proxies with a HorizontalPodAutoscaler on CPU (the chart's `proxy.hpa`) instead of `replicas`."""
+    min_replicas: int = Field(2, ge=1, le=100)
+    max_replicas: int = Field(6, ge=1, le=100)
+    """The namespace quota admits this many proxies (plus rollout surge)."""
+    cpu_utilization: int = Field(60, ge=10, le=100)
+    """Target average CPU use, in percent of the proxies' CPU request."""
+
+
+class ProxySettings(ComponentSettings):
+    autoscaling: AutoscalingSettings = AutoscalingSettings()
+
+
 class MilvusComponents(Model):
     mix_coordinator: MixCoordinatorSettings = MixCoordinatorSettings()
-    proxy: ComponentSettings = ComponentSettings()
+    proxy: ProxySettings = ProxySettings()
     query_node: ComponentSettings = ComponentSettings()
     data_node: ComponentSettings = ComponentSettings()
     streaming_node: ComponentSettings = ComponentSettings()
@@ -293,6 +312,42 @@ class ServiceSettings(Model):
     """Address ranges (e.g. the VPC) that may reach the proxy port."""
 
 
+def _cron(value: str) -> str:
+    from stacks.cron import CronError, parse
+
+    try:
+        parse(value)
+    except CronError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class BackupSettings(Model):
+    enabled: bool = True
+    """Run milvus-backup on a schedule (a CronJob on the system pool); needs `objectStorage: s3`."""
+    schedule: Cron = "0 2 * * *"
+    """When backups start, cron syntax in UTC (Kubernetes CronJob `schedule`), e.g. "0 2 * * *" daily at 02:00."""
+    retention_days: int = Field(7, ge=1, le=3650)
+    """Scheduled backups older than this are deleted after the next successful backup (the newest always stays)."""
+    destination: Literal["prefix", "bucket"] = "prefix"
+    """`prefix`: a folder of the Milvus bucket (cheap, shares its fate); `bucket`: a dedicated bucket (prod)."""
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "backup"
+    """Root folder of the backups (milvus-backup `backupRootPath`); must differ from the Milvus release name."""
+    versioning: bool = True
+    """Version the dedicated bucket: a deleted or overwritten backup stays recoverable for `noncurrentVersionDays`."""
+    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+    """How long a deleted backup's versions are kept in the dedicated, versioned bucket."""
+    protect: bool = True
+    """Protect the dedicated bucket in Pulumi state: `pulumi destroy` fails instead of deleting the backups."""
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete a non-empty dedicated bucket. Only for throwaway stacks."""
+    resources: Resources = Resources()
+    """Requests/limits of the backup container; unset values take the defaults in render/backup.py."""
+
+
 class MilvusSettings(Model):
     namespace: DnsLabel = "milvus"
     release_name: DnsLabel = "milvus"
@@ -315,6 +370,8 @@ class MilvusSettings(Model):
     woodpecker: WoodpeckerSettings = WoodpeckerSettings()
     bucket: BucketSettings = BucketSettings()
     service: ServiceSettings = ServiceSettings()
+    backup: BackupSettings = BackupSettings()
+    """Scheduled backups with milvus-backup, their retention and destination (docs/runbook.md#restore)."""
 
 
 # ---------------------------------------------------------------------------------------------- topology
@@ -351,6 +408,9 @@ class CollectionSettings(Model):
     segment_size_mb: int = Field(1024, ge=64, le=16384)
 
 
+ZoneFailure = Literal["spread", "fullCapacity", "replicaPerZone"]
+
+
 class TopologySettings(Model):
     resource_groups: tuple[ResourceGroupSettings, ...] = ()
     """Milvus resource groups; with several, each replica of a collection can live in its own group."""
@@ -360,9 +420,12 @@ class TopologySettings(Model):
     """An image that already holds the reconciler's packages (build it from docker/reconciler.Dockerfile), pinned
     by digest (`repo@sha256:...`). Unset: the Job installs topology/requirements.txt from PyPI with hashes at each
     run, which needs HTTPS egress to pypi.org and files.pythonhosted.org."""
-    survive_zone_loss: bool = False
-    """Size every resource group so that losing one availability zone still leaves a full replica of each
-    collection serving (query nodes spread evenly over the zones, so a zone takes its share of every group)."""
+    zone_failure: ZoneFailure = "spread"
+    """What losing one availability zone costs. `spread`: every group's query nodes spread over the zones, sized
+    for the workload alone (the plan reports whether a zone loss still leaves a full replica). `fullCapacity`:
+    every group grows until losing its largest zone share still leaves room for everything it serves.
+    `replicaPerZone`: each resource group is pinned to its own zone and sized for its replicas only, so a zone
+    loss takes whole replicas away (at reduced QPS) and leaves the others serving; needs a Karpenter query pool."""
 
 
 # ---------------------------------------------------------------------------------------------- quotas
@@ -494,5 +557,11 @@ class Settings(Model):
         """The name of the pool hosting `role` (validation guarantees exactly one)."""
         return next(name for name, pool in self.node_pools.items() if role in pool.roles)
 
+
+RENAMED_KEYS = {
+    "topology.surviveZoneLoss": "was replaced by topology.zoneFailure; write zoneFailure: fullCapacity for true, "
+                                "spread for false (or replicaPerZone: one zone per resource group, fewer nodes)",
+}
+"""Keys older stack files may still carry → what to write instead."""
 
 TOP_LEVEL_KEYS = ("network", "cluster", "nodePools", "milvus", "topology", "quotas", "monitoring")

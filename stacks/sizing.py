@@ -111,7 +111,25 @@ class GroupPlan:
     survives_zone_loss: bool
     """After losing the zone with the most of its pods, the rest still hold what the group serves."""
     nodes_for_zone_loss: int
-    """The fewest nodes with which the group would survive that loss (0 in a one-zone stack)."""
+    """The fewest nodes with which the group would survive that loss (0 in a one-zone stack, or when pinned)."""
+    zone: int | None = None
+    """`replicaPerZone`: the zone (index into the stack's zones, in order) its query nodes are pinned to."""
+
+
+@dataclass(frozen=True)
+class ZoneLoss:
+    """What the worst single-zone loss does to one collection, once Milvus has reloaded what it can."""
+
+    collection: str
+    replicas: int
+    replicas_left: int
+    """Replicas still serving a full copy of the collection."""
+    qps_share: float
+    """Share of the collection's query capacity left: replicas left (replicaPerZone), or the query nodes left in the
+    groups that still hold their replicas (spread, fullCapacity)."""
+    zone: int | None
+    """The zone whose loss is the worst (replicaPerZone); None when every group spreads over the zones (the loss of
+    the zone holding the largest share of each group)."""
 
 
 @dataclass(frozen=True)
@@ -155,10 +173,23 @@ class Plan:
     pools: tuple[PoolPlan, ...]
     reference_shape: tuple[int, int, int]
     """What the official sizing tool would pick for the total loading memory: (nodes, vCPU, GiB each)."""
+    zone_failure: str = "spread"
+    """`topology.zoneFailure`."""
+    zone_loss: tuple[ZoneLoss, ...] = ()
     problems: tuple[Problem, ...] = field(default=(), compare=False)
 
     def pool(self, name: str) -> PoolPlan | None:
         return next((p for p in self.pools if p.name == name), None)
+
+    @property
+    def memory_utilisation(self) -> float:
+        """Loading memory of every replica over the usable memory of every query node (Milvus' 90 % threshold)."""
+        usable = self.query_nodes * self.query_node.usable_memory_bytes
+        return sum(c.loading_memory_bytes * c.replicas for c in self.collections) / usable if usable else 0.0
+
+    def group_zones(self, zone_names: tuple[str, ...] | list[str]) -> dict[str, str]:
+        """Resource group → the zone name its query nodes are pinned to (empty unless `replicaPerZone`)."""
+        return {g.name: zone_names[g.zone] for g in self.groups if g.zone is not None}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -175,7 +206,8 @@ class Plan:
                                     "localDiskGiBPerReplica": round(c.local_disk_bytes / GIB, 1),
                                     "replicas": c.replicas} for c in self.collections},
             "resourceGroups": {g.name: {"nodesNeeded": g.nodes_needed, "nodes": g.nodes, "limitedBy": g.limited_by,
-                                        "zonePods": list(g.zone_pods)} for g in self.groups},
+                                        "zonePods": list(g.zone_pods),
+                                        **({"zone": g.zone} if g.zone is not None else {})} for g in self.groups},
             "queryNodes": self.query_nodes,
             "queryNodeReplicas": self.query_node_replicas,
             "streamingNodeReplicas": self.streaming_node_replicas,
@@ -184,6 +216,10 @@ class Plan:
             "referenceShape": dict(zip(("nodes", "vcpu", "memoryGiB"), self.reference_shape)),
             "azFailureTolerant": self.az_failure_tolerant,
             "azFailureReason": self.az_failure_reason,
+            "zoneFailure": self.zone_failure,
+            "queryMemoryUtilisation": round(self.memory_utilisation, 3),
+            "zoneLoss": {z.collection: {"replicasLeft": z.replicas_left, "of": z.replicas,
+                                        "qpsShare": round(z.qps_share, 3)} for z in self.zone_loss},
         }
 
 
@@ -327,9 +363,12 @@ def plan(settings: Settings) -> Plan:
                 names.append(group)
 
     user_replicas = settings.milvus.components.query_node.replicas or 0
+    mode = settings.topology.zone_failure
     needs = {name: _group_need(name, collections, shape, min_nodes.get(name, 0), user_replicas) for name in names}
-    if settings.topology.survive_zone_loss and zones > 1:
+    if mode == "fullCapacity" and zones > 1:
         needs = {name: _with_zone_loss(need, zones, shape) for name, need in needs.items()}
+    # replicaPerZone: declared group i lives in zone i alone, so a zone loss removes whole groups, never a share.
+    pinned = {name: i for i, name in enumerate(declared)} if mode == "replicaPerZone" and zones > 1 else {}
     # The chart gives every declared group the same `queryNode.replicas`: the largest need wins.
     chart = max([1, *(needs[n][0] for n in (declared or names))])
     groups = []
@@ -337,14 +376,17 @@ def plan(settings: Settings) -> Plan:
         need, reason, memory, disk, by_memory, by_disk, replicas = needs[name]
         nodes = chart if (not declared or name in declared) else 0
         survives = partial(_survives_zone_loss, zones=zones, replicas=replicas, memory=memory, disk=disk, shape=shape)
+        zone = pinned.get(name)
         groups.append(GroupPlan(
             name=name, replicas=replicas, loading_memory_bytes=memory, local_disk_bytes=disk,
             nodes_for_memory=by_memory, nodes_for_disk=by_disk, min_nodes=min_nodes.get(name, 0), nodes_needed=need,
-            limited_by=reason, nodes=nodes, zone_pods=tuple(sorted(zone_spread(nodes, zones), reverse=True)),
-            survives_zone_loss=survives(nodes),
-            # n - ceil(n / zones) >= need once n >= 2 * (need + 1); 0 when nothing helps (no local disk).
+            limited_by=reason, nodes=nodes,
+            zone_pods=(nodes,) + (0,) * (zones - 1) if zone is not None else
+            tuple(sorted(zone_spread(nodes, zones), reverse=True)),
+            survives_zone_loss=survives(nodes) and zone is None,
+            # n - ceil(n / zones) >= need once n >= 2 * (need + 1); 0 when nothing helps (no local disk, pinned).
             nodes_for_zone_loss=next((n for n in range(max(need, 1), 2 * (need + 1) + 1) if survives(n)), 0)
-            if zones > 1 else 0))
+            if zones > 1 and zone is None else 0, zone=zone))
 
     query_nodes = chart * len(declared) if declared else chart
     units = streaming_units(query_nodes * shape.vcpu)
@@ -354,13 +396,20 @@ def plan(settings: Settings) -> Plan:
 
     pools = tuple(_pool_plan(name, p, query_nodes if name == pool_name else None)
                   for name, p in settings.node_pools.items())
-    tolerant, reason = _az_failure(collections, {g.name: g for g in groups}, zones)
+    by_name = {g.name: g for g in groups}
+    if pinned:
+        tolerant, reason = _az_failure_pinned(collections, by_name)
+        zone_loss = tuple(_zone_loss_pinned(c, by_name, zones) for c in collections)
+    else:
+        tolerant, reason = _az_failure(collections, by_name, zones)
+        zone_loss = tuple(_zone_loss_spread(c, by_name) for c in collections) if zones > 1 else ()
     result = Plan(
         query_node=shape, collections=collections, groups=tuple(groups), resource_groups=declared,
         query_node_replicas=chart, query_nodes=query_nodes, streaming_units=units,
         streaming_node_replicas=streaming, data_node_replicas=settings.milvus.components.data_node.replicas or 1,
         zones=zones, mmap=mmap, az_failure_tolerant=tolerant, az_failure_reason=reason, pools=pools,
-        reference_shape=reference_shape(sum(c.loading_memory_bytes * c.replicas for c in collections)))
+        reference_shape=reference_shape(sum(c.loading_memory_bytes * c.replicas for c in collections)),
+        zone_failure=mode, zone_loss=zone_loss)
     return Plan(**{**result.__dict__, "problems": tuple(_problems(settings, result, pool_name))})
 
 
@@ -392,7 +441,7 @@ def _group_need(name: str, collections: tuple[CollectionPlan, ...], shape: NodeS
 def _with_zone_loss(need: tuple[int, str, int, int, int, int, int], zones: int,
                     shape: NodeShape) -> tuple[int, str, int, int, int, int, int]:
     """Raise a group's node count until losing the zone with the most of its nodes still leaves room for what it
-    serves (`topology.surviveZoneLoss`)."""
+    serves (`topology.zoneFailure: fullCapacity`)."""
     nodes, reason, memory, disk, by_memory, by_disk, replicas = need
     if not replicas:
         return need
@@ -439,6 +488,34 @@ def _az_failure(collections: tuple[CollectionPlan, ...], groups: dict[str, Group
                   "nodes reload from object storage)")
 
 
+def _az_failure_pinned(collections: tuple[CollectionPlan, ...], groups: dict[str, GroupPlan]) -> tuple[bool, str]:
+    """replicaPerZone: a zone loss takes the groups pinned there; a collection keeps serving if one of its replicas
+    lives in a group of another zone (that group was sized to hold it on its own)."""
+    single = [c for c in collections if len({groups[g].zone for g, _ in c.placement}) < 2]
+    if single:
+        return False, (f"{', '.join(c.key for c in single)} keep every replica in one zone's group, so losing that "
+                       f"zone leaves no replica; give each replica its own group in its collection's resourceGroups")
+    if not collections:
+        return True, "no collections"
+    return True, ("each resource group is pinned to its own zone and holds its replicas on its own; losing any one "
+                  "zone leaves every collection at least one full replica serving, at the QPS of the replicas left")
+
+
+def _zone_loss_pinned(c: CollectionPlan, groups: dict[str, GroupPlan], zones: int) -> ZoneLoss:
+    left = {z: sum(n for g, n in c.placement if groups[g].zone != z) for z in range(zones)}
+    worst = min(left, key=lambda z: (left[z], z))
+    return ZoneLoss(c.key, c.replicas, left[worst], left[worst] / c.replicas if c.replicas else 0.0, worst)
+
+
+def _zone_loss_spread(c: CollectionPlan, groups: dict[str, GroupPlan]) -> ZoneLoss:
+    """Every group loses its largest zone share at once; replicas in a group that can still hold them keep serving
+    (after reloading from object storage) on the nodes left, the others are counted as lost."""
+    kept = [(groups[g], n) for g, n in c.placement if groups[g].survives_zone_loss]
+    qps = sum(n * (g.nodes - max(g.zone_pods)) / g.nodes for g, n in kept if g.nodes)
+    replicas_left = sum(n for _, n in kept)
+    return ZoneLoss(c.key, c.replicas, replicas_left, qps / c.replicas if c.replicas else 0.0, None)
+
+
 # ---------------------------------------------------------------------------------------------------- validation
 
 
@@ -461,6 +538,7 @@ def sizing_problems(settings: Settings) -> list[Problem]:
 
 def _problems(s: Settings, p: Plan, pool_name: str) -> Iterator[Problem]:
     declared = set(p.resource_groups)
+    yield from _zone_failure_problems(s, p, pool_name)
     for i, c in enumerate(s.topology.collections):
         where = f"topology.collections[{i}]"
         if c.shards > MAX_SHARDS:
@@ -513,6 +591,25 @@ def _problems(s: Settings, p: Plan, pool_name: str) -> Iterator[Problem]:
                     yield Problem(f"{c.path}.replicas",
                                   f"{n} replicas in group '{g}' need {n} query nodes there, but nodePools."
                                   f"{pool_name}.maxSize {query_pool.max_size} gives at most {room} per group")
+
+
+def _zone_failure_problems(s: Settings, p: Plan, pool_name: str) -> Iterator[Problem]:
+    if s.topology.zone_failure != "replicaPerZone":
+        return
+    if len(p.resource_groups) < 2:
+        yield Problem("topology.zoneFailure",
+                      f"replicaPerZone pins each resource group to its own zone, but topology.resourceGroups declares "
+                      f"{len(p.resource_groups)}; declare one group per zone-aligned replica (at least 2) and list them "
+                      f"in each collection's resourceGroups")
+    if len(p.resource_groups) > p.zones:
+        yield Problem("topology.resourceGroups",
+                      f"{len(p.resource_groups)} groups with topology.zoneFailure replicaPerZone need as many zones, "
+                      f"but network.azCount is {p.zones}; raise azCount or declare at most {p.zones} groups")
+    if s.node_pools[pool_name].provisioner != "karpenter":
+        yield Problem(f"nodePools.{pool_name}.provisioner",
+                      f"is {s.node_pools[pool_name].provisioner}, but topology.zoneFailure replicaPerZone needs each "
+                      f"group's query nodes in one zone, and a managed node group spreads its nodes over every zone; "
+                      f"set provisioner: karpenter (it launches nodes in the zone a pending pod asks for)")
 
 
 def _gib(value: int) -> str:

@@ -24,7 +24,7 @@ from stacks.catalog import load_catalog
 from stacks.errors import NAMESPACE, ConfigError, Problem
 from stacks.network_plan import plan_subnets
 from stacks.quantity import parse_quantity
-from stacks.settings import ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Resources, Settings
+from stacks.settings import RENAMED_KEYS, ROLES, TOP_LEVEL_KEYS, NodePoolSettings, Resources, Settings
 from stacks.sizing import sizing_problems
 
 AWS_APPLIED = {"region": "region", "profile": "awsProfile", "allowedAccountIds": "allowedAccountIds"}
@@ -310,7 +310,9 @@ def _from_pydantic(err: ValidationError, section: str) -> Iterator[Problem]:
         loc = kept
         kind = e["type"]
         bad = e.get("input")
-        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        if kind in ("extra_forbidden", "unexpected_keyword_argument") and path in RENAMED_KEYS:
+            yield Problem(path, f"{RENAMED_KEYS[path]}; got {json.dumps(bad)}")
+        elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
             allowed = _allowed_keys(Settings, loc[:-1])
             yield Problem(path, _unknown_key_message(str(loc[-1]), allowed))
         elif kind == "missing":
@@ -608,6 +610,11 @@ def _check_cluster(s: Settings) -> Iterator[Problem]:
 def _check_pools(s: Settings) -> Iterator[Problem]:
     for name, pool in s.node_pools.items():
         yield from _check_pool(name, pool)
+        if "system" in pool.roles and pool.provisioner == "karpenter":
+            # The controller runs on the system pool: nodes it launched itself would vanish with it.
+            yield Problem(f"nodePools.{name}.provisioner",
+                          "is karpenter, but this pool hosts the system role, where the Karpenter controller runs; "
+                          "keep provisioner: managedNodeGroup here")
     yield from _check_roles(s)
 
 
@@ -692,10 +699,20 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
         yield Problem("milvus.components.mixCoordinator.replicas",
                       f"{coord.replicas} coordinators need activeStandby: true (only one may be active); "
                       f"set activeStandby: true or replicas: 1")
+    proxy = s.milvus.components.proxy
+    if proxy.autoscaling.enabled and proxy.replicas is not None:
+        yield Problem("milvus.components.proxy.replicas",
+                      f"is {proxy.replicas} while autoscaling.enabled is true; the HorizontalPodAutoscaler owns the "
+                      f"count, so remove replicas and set autoscaling.minReplicas instead")
+    if proxy.autoscaling.min_replicas > proxy.autoscaling.max_replicas:
+        yield Problem("milvus.components.proxy.autoscaling.minReplicas",
+                      f"{proxy.autoscaling.min_replicas} is above maxReplicas {proxy.autoscaling.max_replicas}; lower "
+                      f"minReplicas or raise maxReplicas")
     if s.milvus.service.type == "internalNlb" and not s.milvus.service.allowed_cidrs:
         # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
         yield Problem("milvus.service.allowedCidrs",
                       "is empty but service.type is internalNlb; list the client CIDRs (e.g. the VPC CIDR)")
+    yield from _check_backup(s)
 
 
 def _check_client_cidrs(s: Settings) -> Iterator[Problem]:
@@ -733,3 +750,25 @@ def _check_alerting(s: Settings) -> Iterator[Problem]:
         seen.add(receiver.name)
         if not receiver.severities:
             yield Problem(f"{where}.severities", "is empty; list the severities it gets, e.g. [critical, warning]")
+
+
+def _check_backup(s: Settings) -> Iterator[Problem]:
+    from stacks.cron import parse
+
+    b = s.milvus.backup
+    if not b.enabled:
+        return
+    if s.milvus.object_storage != "s3":
+        yield Problem("milvus.backup.enabled", "backups need objectStorage: s3 (in-cluster MinIO is not backed up "
+                                               "here); set milvus.objectStorage: s3 or milvus.backup.enabled: false")
+    if b.destination == "prefix" and b.prefix == s.milvus.release_name:
+        yield Problem("milvus.backup.prefix", f"'{b.prefix}' is the folder Milvus itself writes (its release name); "
+                                              f"choose another, e.g. backup")
+    if b.destination == "bucket" and b.force_destroy and b.protect:
+        yield Problem("milvus.backup.forceDestroy", "contradicts protect: true; set one of them to false")
+    interval = parse(b.schedule).max_interval_seconds()
+    if b.retention_days * 86400 < interval:
+        yield Problem("milvus.backup.retentionDays",
+                      f"{b.retention_days} day(s) is shorter than the longest gap between two runs of "
+                      f"'{b.schedule}' ({interval / 86400:g} days); raise it to at least "
+                      f"{-(-interval // 86400)}")

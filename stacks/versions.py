@@ -66,7 +66,22 @@ KUBE_PROMETHEUS_STACK = ChartPin(
             _PROMETHEUS_COMMUNITY, "43a82e944bf3ca3aab1703613ca5cf09851b23ec", "charts/prometheus-windows-exporter")),
     ))
 
-CHARTS = (MILVUS, KUBE_PROMETHEUS_STACK)
+# Karpenter: both charts Helm-packaged (helm-python-sdk 0.2.2 `package`) from aws/karpenter-provider-aws at the
+# `chore: Release v1.14.0` commit, whose chart tree is the v1.14.0 tag's with the release version stamped in; the
+# CRD symlinks under charts/karpenter/crds/ resolved to pkg/apis/crds/. Karpenter 1.14 supports Kubernetes
+# 1.30-1.36 (website/content/en/docs/upgrading/compatibility.md).
+_KARPENTER_SOURCE = "aws/karpenter-provider-aws"
+_KARPENTER_COMMIT = "692ccdd0629e488300821443f0fa0bc3c3e08047"
+KARPENTER = ChartPin(
+    name="karpenter", version="1.14.0", archive="charts/karpenter-1.14.0.tgz",
+    sha256="cb75ff3e9751bd1ebca3de466646925d31f38add688aa1f6593c66f369843e17",
+    source=ChartSource(_KARPENTER_SOURCE, _KARPENTER_COMMIT, "charts/karpenter"))
+KARPENTER_CRD = ChartPin(
+    name="karpenter-crd", version="1.14.0", archive="charts/karpenter-crd-1.14.0.tgz",
+    sha256="d249d268213e3d04d78db81c5e8647a2ebdf8d547c8574d2d6dda45f70fa0b4e",
+    source=ChartSource(_KARPENTER_SOURCE, _KARPENTER_COMMIT, "charts/karpenter-crd"))
+
+CHARTS = (MILVUS, KUBE_PROMETHEUS_STACK, KARPENTER_CRD, KARPENTER)
 
 MILVUS_CHART = MILVUS.version
 MILVUS_IMAGE_REPOSITORY = "milvusdb/milvus"
@@ -169,3 +184,11 @@ def chart_pin(name: str, version: str) -> ChartPin:
     vendored = ", ".join(p.version for p in CHARTS if p.name == name) or "none"
     raise LookupError(f"chart {name} {version} is not vendored in charts/ (vendored: {vendored}); "
                       f"see charts/README.md to add it")
+
+
+# zilliztech/milvus-backup: newest release (tag v0.5.16, 2026-05-29). Its README's compatibility table: backups from
+# Milvus 2.2+, restores into 2.4+, a 2.6 backup restores only into 2.6. The release workflow
+# (.github/workflows/release.yaml) pushes `milvusdb/milvus-backup:<git describe>` = the tag. No digest is pinned:
+# none could be read offline; pin `@sha256:` here once `docker buildx imagetools inspect` has been run.
+MILVUS_BACKUP_VERSION = "v0.5.16"
+MILVUS_BACKUP_IMAGE = f"milvusdb/milvus-backup:{MILVUS_BACKUP_VERSION}"

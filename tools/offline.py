@@ -106,11 +106,18 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         return {**common, "endpoint": f"https://{name}.gr7.us-west-2.eks.amazonaws.com",
                 "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-cluster"},
                 "certificateAuthority": {"data": "bW9jay1jYQ=="},
-                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.us-west-2.amazonaws.com/id/{name}"}]}]}
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.us-west-2.amazonaws.com/id/{name}"}]}],
+                "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-mock"}}
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {**common, "latestVersion": 1}
     if type_ == "aws:eks/nodeGroup:NodeGroup":
         return {**common, "nodeGroupName": f"{inputs.get('nodeGroupNamePrefix', name)}mock"}
+    if type_ == "aws:sqs/queue:Queue":
+        queue = inputs.get("name") or name
+        return {"arn": f"arn:aws:sqs:us-west-2:{MOCK_ACCOUNT}:{queue}", "name": queue,
+                "url": f"https://sqs.us-west-2.amazonaws.com/{MOCK_ACCOUNT}/{queue}"}
+    if type_ == "aws:cloudwatch/eventRule:EventRule":
+        return {**common, "name": inputs.get("name") or f"{name}-mock"}
     if type_ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{name}", "name": name}
     if type_ == "aws:s3/bucket:Bucket" or type_ == "aws:s3/bucketV2:BucketV2":

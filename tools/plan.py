@@ -25,6 +25,7 @@ Secret inputs and outputs are written as "[secret]"; so are the data of Kubernet
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -159,6 +160,7 @@ def render_tree(root: ComponentNode) -> list[str]:
 
 def node_pools(graph: Any) -> dict[str, dict[str, Any]]:
     """Per pool, from the node groups as registered: types, capacity, sizes, roles and what one node offers."""
+    from reports.cost import KARPENTER_NODE_POOL, PLANNED_NODES_ANNOTATION
     from render.naming import NVME_LABEL, POOL_LABEL, ROLE_LABEL_PREFIX
     from stacks.catalog import load_catalog
 
@@ -176,6 +178,27 @@ def node_pools(graph: Any) -> dict[str, dict[str, Any]]:
             "capacityType": ng.inputs.get("capacityType", "ON_DEMAND"),
             "nvme": labels.get(NVME_LABEL) == "true",
             "minSize": scaling.get("minSize"), "desiredSize": desired, "maxSize": scaling.get("maxSize"),
+            "roles": sorted(k.removeprefix(ROLE_LABEL_PREFIX) for k in labels if k.startswith(ROLE_LABEL_PREFIX)),
+            "allocatablePerNode": per_node,
+            "allocatable": {k: round(v * desired, 1) for k, v in per_node.items() if k != "maxPods"},
+        }
+    for np in graph.of_type(KARPENTER_NODE_POOL):
+        metadata, spec = np.inputs.get("metadata") or {}, np.inputs.get("spec") or {}
+        template = spec.get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        requirements = {r["key"]: r.get("values") or [] for r in (template.get("spec") or {}).get("requirements", [])}
+        types = requirements.get("node.kubernetes.io/instance-type") or []
+        first = catalog.get(types[0]) if types else None
+        desired = int((metadata.get("annotations") or {}).get(PLANNED_NODES_ANNOTATION, 0))
+        per_node = ({"cpu": first.alloc_cpu, "memoryGiB": round(first.alloc_memory_mib / 1024, 1),
+                     "nvmeGB": first.local_nvme_gb, "maxPods": first.max_pods} if first else {})
+        pools[labels.get(POOL_LABEL, metadata.get("name", np.name))] = {
+            "instanceTypes": list(types),
+            "capacityType": "SPOT" if requirements.get("karpenter.sh/capacity-type") == ["spot"] else "ON_DEMAND",
+            "nvme": labels.get(NVME_LABEL) == "true",
+            # Karpenter keeps no floor: nodes exist while pods need them, up to the NodePool's node limit.
+            "minSize": 0, "desiredSize": desired, "maxSize": int((spec.get("limits") or {}).get("nodes", 0)),
+            "provisioner": "karpenter",
             "roles": sorted(k.removeprefix(ROLE_LABEL_PREFIX) for k in labels if k.startswith(ROLE_LABEL_PREFIX)),
             "allocatablePerNode": per_node,
             "allocatable": {k: round(v * desired, 1) for k, v in per_node.items() if k != "maxPods"},
@@ -361,6 +384,110 @@ def render_capacity(capacity: Mapping[str, Any]) -> list[str]:
     return out
 
 
+ZONE_FAILURE_MODES = ("fullCapacity", "replicaPerZone")
+
+
+def zone_failure_modes(settings: Any, monthly: Callable[[Mapping[str, int]], float]) -> dict[str, dict[str, Any]]:
+    """The stack planned under each `topology.zoneFailure` mode that guarantees a replica after a zone loss (and
+    under the stack's own mode): node counts, memory use, what losing a zone leaves, and the monthly estimate
+    (`monthly` prices the stack's inventory with the pools resized to that plan)."""
+    from stacks import sizing
+
+    found = {}
+    for mode in dict.fromkeys((*ZONE_FAILURE_MODES, settings.topology.zone_failure)):
+        variant = settings.model_copy(update={"topology": settings.topology.model_copy(update={"zone_failure": mode})})
+        p = sizing.plan(variant)
+        entry: dict[str, Any] = {"current": mode == settings.topology.zone_failure}
+        if p.problems:
+            entry["unavailable"] = "; ".join(str(problem) for problem in p.problems)
+        else:
+            worst = min(p.zone_loss, key=lambda z: (z.replicas_left / z.replicas, z.qps_share), default=None)
+            entry.update({
+                "queryNodes": p.query_nodes, "nodes": sum(pool.desired_size for pool in p.pools),
+                "queryMemoryUtilisation": round(p.memory_utilisation, 3),
+                "zoneLossWorst": ({"collection": worst.collection, "replicasLeft": worst.replicas_left,
+                                   "of": worst.replicas, "qpsShare": round(worst.qps_share, 3)} if worst else None),
+                "azFailureTolerant": p.az_failure_tolerant,
+                "monthlyUsd": monthly({pool.name: pool.desired_size for pool in p.pools}),
+            })
+        found[mode] = entry
+    return found
+
+
+def elasticity(graph: Any) -> dict[str, Any]:
+    """What grows and shrinks on its own, as registered: each Karpenter NodePool (planned nodes, node limit, when it
+    removes nodes and how many at once) and each HPA the Helm values turn on."""
+    from reports.cost import KARPENTER_NODE_POOL, PLANNED_NODES_ANNOTATION
+
+    pools = {}
+    for np in graph.of_type(KARPENTER_NODE_POOL):
+        metadata, spec = np.inputs.get("metadata") or {}, normalize(np.inputs.get("spec") or {})
+        disruption = spec.get("disruption") or {}
+        template = (spec.get("template") or {}).get("spec") or {}
+        zones = next((r.get("values") for r in template.get("requirements") or []
+                      if r.get("key") == "topology.kubernetes.io/zone"), [])
+        pools[metadata.get("name", np.name)] = {
+            "plannedNodes": int((metadata.get("annotations") or {}).get(PLANNED_NODES_ANNOTATION, 0)),
+            "nodeLimit": int((spec.get("limits") or {}).get("nodes", 0)),
+            "zones": list(zones or []),
+            "consolidation": disruption.get("consolidationPolicy"),
+            "disruptedAtOnce": [b.get("nodes") for b in disruption.get("budgets") or []],
+            "expireAfter": template.get("expireAfter", "720h (Karpenter default)"),
+        }
+    autoscalers = {}
+    for release in graph.of_type(HELM_RELEASE):
+        values = normalize(release.inputs.get("values") or {})
+        for component, block in (values.items() if isinstance(values, Mapping) else ()):
+            hpa = block.get("hpa") if isinstance(block, Mapping) else None
+            if isinstance(hpa, Mapping) and hpa.get("enabled"):
+                autoscalers[f"{release.inputs.get('name') or release.name}/{component}"] = {
+                    "min": hpa.get("minReplicas"), "max": hpa.get("maxReplicas"),
+                    "cpuUtilization": hpa.get("cpuUtilization")}
+    return {"karpenterPools": pools, "autoscalers": autoscalers}
+
+
+def render_elasticity(elastic: Mapping[str, Any]) -> list[str]:
+    if not elastic["karpenterPools"] and not elastic["autoscalers"]:
+        return []
+    out = ["", "Elastic capacity (Karpenter launches nodes for pending pods in the zone they ask for; HPAs on CPU)"]
+    for name, p in elastic["karpenterPools"].items():
+        out.append(f"  pool {name}: planned {p['plannedNodes']}, limit {p['nodeLimit']} nodes in "
+                   f"{', '.join(p['zones'])}; removes nodes {p['consolidation']}, at most "
+                   f"{'/'.join(p['disruptedAtOnce'])} at once; expireAfter {p['expireAfter']}")
+    for name, a in elastic["autoscalers"].items():
+        out.append(f"  hpa {name}: {a['min']}..{a['max']} pods at {a['cpuUtilization']}% CPU")
+    return out
+
+
+def render_modes(modes: Mapping[str, Any]) -> list[str]:
+    out = ["", "Zone-failure modes (topology.zoneFailure; * = this stack's; cost with the pools resized to each plan)"]
+    out.append(f"    {'mode':<15} {'query nodes':>11} {'all nodes':>9} {'memory use':>10}  {'after losing the worst zone':<34}"
+               f" {'monthly USD':>11}")
+    for mode, m in modes.items():
+        mark = "*" if m["current"] else " "
+        if "unavailable" in m:
+            out.append(f"  {mark} {mode:<15} not available: {m['unavailable']}")
+            continue
+        worst = m["zoneLossWorst"]
+        loss = (f"{worst['replicasLeft']} of {worst['of']} replicas, {worst['qpsShare']:.0%} QPS" if worst
+                else "no collections")
+        out.append(f"  {mark} {mode:<15} {m['queryNodes']:>11} {m['nodes']:>9} {m['queryMemoryUtilisation']:>10.2f}  "
+                   f"{loss:<34} {m['monthlyUsd']:>11,.2f}")
+    return out
+
+
+def render_backup(backup: Mapping[str, Any]) -> list[str]:
+    if not backup.get("enabled"):
+        return ["  off (milvus.backup.enabled: false): nothing to restore from"]
+    out = [f"  schedule {backup['schedule']}, keep {backup['retentionDays']} days, to the {backup['destination']}",
+           f"  CronJob {backup['cronJob']} ({backup['image']}); MilvusBackupStale after {backup['staleAfterHours']:g}h "
+           f"without a success"]
+    if "storageGiB" in backup:
+        out.append(f"  {backup['copiesKept']} full copies kept ≈ {backup['storageGiB']:,.1f} GiB in S3 "
+                   f"({backup['storageBasis']})")
+    return out
+
+
 DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 """RFC 5737 TEST-NET-1..3: fine in examples, unreachable as an allow-list."""
 
@@ -415,7 +542,8 @@ def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
 def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[str, Any], plan: Any,
                   quota: Mapping[str, Any], cost: Mapping[str, Any],
                   capacity: Mapping[str, Any] | None = None, cluster: Mapping[str, Any] | None = None,
-                  warnings: Iterable[str] = ()) -> str:
+                  warnings: Iterable[str] = (), backup: Mapping[str, Any] | None = None,
+                  modes: Mapping[str, Any] | None = None, elastic: Mapping[str, Any] | None = None) -> str:
     out = [f"Offline plan for stack {stack} (region {region}): {tree.total} resources", "", "Resources"]
     out += ["  " + line for line in render_tree(tree)]
     if cluster:
@@ -424,8 +552,11 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
                 "tries every type)"]
     for name, p in pools.items():
         per = p["allocatablePerNode"]
+        karpenter = p.get("provisioner") == "karpenter"
+        sizes = (f"Karpenter, planned {p['desiredSize']}, limit {p['maxSize']}" if karpenter
+                 else f"min {p['minSize']}, max {p['maxSize']}")
         out.append(f"  {name}: {p['desiredSize']} × {', '.join(p['instanceTypes'])} {p['capacityType']}"
-                   f"{' NVMe' if p['nvme'] else ''} (min {p['minSize']}, max {p['maxSize']}); per node "
+                   f"{' NVMe' if p['nvme'] else ''} ({sizes}); per node "
                    f"{per.get('cpu')} CPU, {per.get('memoryGiB')} GiB, {per.get('nvmeGB')} GB NVMe; "
                    f"roles {', '.join(p['roles'])}")
     out += ["", "Capacity plan"]
@@ -436,6 +567,8 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     elif quota:
         out += ["", "Namespace quotas (ResourceQuota hard limits)"]
         out += render_data(quota)
+    if backup is not None:
+        out += ["", "Backups (milvus-backup CronJob)"] + render_backup(backup)
     out += ["", f"Monthly cost estimate (USD, {cost['pricedRegion']} list prices, {cost['hoursPerMonth']} h/month)"]
     for item in cost["lineItems"]:
         note = f"  ({item['note']})" if item["note"] else ""
@@ -443,6 +576,10 @@ def render_report(stack: str, region: str, tree: ComponentNode, pools: Mapping[s
     out.append(f"  {cost['total']:>10,.2f}  total")
     out.append("  by category: " + ", ".join(f"{k} {v:,.2f}" for k, v in cost["byCategory"].items()))
     out.append("  prices: " + "; ".join(f"{s['what']} ({s['date']})" for s in cost["sources"]))
+    if modes:
+        out += render_modes(modes)
+    if elastic:
+        out += render_elasticity(elastic)
     warnings = [*warnings, *cost["warnings"]]
     if warnings:
         out += ["", "Warnings"] + [f"  - {w}" for w in warnings]
@@ -480,7 +617,8 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
     default)."""
     from stacks.validation import utc_today
 
-    from reports.cost import estimate, inventory_from_resources
+    from render.backup import summary as backup_summary
+    from reports.cost import estimate, inventory_from_resources, with_pool_sizes
     from reports.pricing import load_price_table
     from components import outputs as output_names
     from tools.offline import run_program
@@ -501,7 +639,13 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
                                          plan if isinstance(plan, Mapping) else None,
                                          settings.topology.collections,
                                          [*(o.obj for o in bundle.objects), *bundle.operated])
-    cost = estimate(inventory, load_price_table()).to_dict()
+    backup = backup_summary(settings, inventory.object_storage_gib)
+    if backup.get("storageGiB"):
+        inventory = dataclasses.replace(inventory, backup_storage_gib=backup["storageGiB"],
+                                        backup_storage_source=backup["storageBasis"])
+    prices = load_price_table()
+    cost = estimate(inventory, prices).to_dict()
+    modes = zone_failure_modes(settings, lambda sizes: estimate(with_pool_sizes(inventory, sizes), prices).total)
     tree = component_tree(graph)
     pools, quota = node_pools(graph), quotas(graph)
     counts: dict[str, int] = {}
@@ -519,15 +663,19 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
         "objectCounts": graph.program["bundle"].counts(),
         "scheduling": normalize(graph.outputs.get(output_names.SCHEDULING)),
         "outputs": {k: v for k, v in outputs.items() if k != key},
+        "backup": backup,
         "cost": cost,
         "cluster": cluster,
+        "zoneFailureModes": modes,
+        "elasticity": elasticity(graph),
         "warnings": [*cluster_warnings, *cost["warnings"]],
     }
     files = artifacts(graph, document, topology_mermaid(settings))
 
     capacity = graph.outputs.get(output_names.CAPACITY)
     report = render_report(graph.stack, settings.region, tree, pools, plan, quota, cost,
-                           normalize(capacity) if isinstance(capacity, Mapping) else None, cluster, cluster_warnings)
+                           normalize(capacity) if isinstance(capacity, Mapping) else None, cluster, cluster_warnings,
+                           backup, modes, document["elasticity"])
     report += scheduling_report(graph.program["bundle"])
     return PlanResult(graph.stack, report, document, files)
 

@@ -10,6 +10,9 @@ EXAMPLE_CONTEXT = RuleContext(
     expected_query_nodes={"": 1, "rg-hot": 2, "rg-cold": 1},
     nvme_node_label=("milvus-eks.io/nvme", "true"),
     runbook_base_url="https://github.com/example/milvus-eks/blob/main/docs/runbook.md",
+    # A daily schedule: 24h between runs + 1h starting deadline + 6h run deadline (render/backup.py).
+    backup_cronjob="milvus-backup",
+    backup_stale_after_seconds=31 * 3600,
 )
 
 # Planned loading memory per resource group, bytes (what the sizing planner hands the capacity dashboard).

@@ -77,10 +77,10 @@ def test_deploy_time_leaves_are_swapped_and_nothing_else():
     assert values["externalS3"]["bucketName"] == b.BUCKET
 
 
-def test_components_register_the_bundle_objects(dev_graph):
-    bundle = dev_graph.program["bundle"]
+def test_components_register_the_bundle_objects(graph):
+    bundle = graph.program["bundle"]
     registered = {(r.inputs.get("kind") or r.type.split(":")[-1], (r.inputs.get("metadata") or {}).get("name"))
-                  for r in dev_graph.resources if r.type.startswith("kubernetes:") and r.custom
+                  for r in graph.resources if r.type.startswith("kubernetes:") and r.custom
                   and not r.type.startswith("kubernetes:helm.sh/")}
     own = {(o.kind, o.name) for o in bundle.objects if o.source == b.PROGRAM}
     assert own == registered

@@ -109,7 +109,7 @@ def _pin_small(c):
 @pytest.mark.parametrize("mutate,path,numbers", [
     (_shrink_pool, "nodePools.milvus.maxSize", ("1 × m6id.2xlarge", "9.5 CPU", "7.91 CPU")),
     (_raise_replicas, "nodePools.milvus.maxSize", ("52.82 CPU", "4 × m6id.2xlarge")),
-    (_pin_small, "quotas.pinned.milvus.requestsCpu", ("at 1 CPU", "9.1 CPU", "9100m")),
+    (_pin_small, "quotas.pinned.milvus.requestsCpu", ("at 1 CPU", "9.35 CPU", "9350m")),
 ])
 def test_a_broken_chain_stops_the_program_naming_the_key(mutate, path, numbers):
     config = stack_document("dev")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stacks import sizing
+
 from reports.cost import (
     SPOT_DISCOUNT,
     ClusterItem,
@@ -103,9 +105,18 @@ def test_graph_inventory_matches_the_stack_file(graph: Graph):
     assert set(groups) == set(pools)
     for name, pool in pools.items():
         assert groups[name].instance_type == pool["instanceTypes"][0]
-        registered = next(g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup")
-                          if g.inputs["labels"]["milvus-eks/pool"] == name)
-        assert groups[name].nodes == registered.inputs["scalingConfig"]["desiredSize"]
+        if pool.get("provisioner") == "karpenter":
+            # Priced at the plan's count, carried on the NodePool (Karpenter sizes the pool from pending pods).
+            registered = next(r for r in graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
+                              if r.inputs["metadata"]["name"] == name)
+            planned = sizing.plan(_stack_settings(graph.stack)).pool(name).desired_size
+            assert groups[name].kind == "karpenter pool"
+            assert groups[name].nodes == planned == int(
+                registered.inputs["metadata"]["annotations"]["milvus-eks/planned-nodes"])
+        else:
+            registered = next(g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup")
+                              if g.inputs["labels"]["milvus-eks/pool"] == name)
+            assert groups[name].nodes == registered.inputs["scalingConfig"]["desiredSize"]
         assert pool["minSize"] <= groups[name].nodes <= pool["maxSize"]
         assert groups[name].capacity_type == pool.get("capacityType", "ON_DEMAND")
         assert groups[name].root_volume_gb == pool.get("rootVolumeGb", 50)
@@ -121,3 +132,23 @@ def test_prod_costs_more_than_dev(dev_graph: Graph, prod_graph: Graph):
     prod = estimate(inventory_from_resources(prod_graph.resources, "us-west-2"), PRICES)
     assert prod.total > 3 * dev.total
     assert prod.by_category()["compute"] > dev.by_category()["compute"]
+
+
+def test_prod_zone_aligned_meets_the_cost_target_and_full_capacity_is_priced_beside_it(prod_graph: Graph):
+    # Issue 13, "done when": zone-aligned prod <= $9,000/month; the full-capacity mode stays priced next to it.
+    from tools.plan import build
+
+    document = build("prod", graph=prod_graph).document
+    modes = document["zoneFailureModes"]
+    assert modes["replicaPerZone"]["current"] and document["cost"]["total"] == modes["replicaPerZone"]["monthlyUsd"]
+    assert modes["replicaPerZone"]["monthlyUsd"] <= 9000
+    assert modes["replicaPerZone"]["queryMemoryUtilisation"] >= 0.65
+    assert modes["replicaPerZone"]["zoneLossWorst"]["replicasLeft"] >= 1
+    full = modes["fullCapacity"]
+    assert full["queryNodes"] > modes["replicaPerZone"]["queryNodes"]
+    # Resizing the query pool is the only difference: the gap is the extra query nodes and their root volumes.
+    node_month = PRICES.instance_hourly("us-east-1", "r6id.4xlarge") * HOURS_PER_MONTH
+    gb_month = PRICES.service_price("ebs", "gp3_storage", "us-east-1").usd
+    extra = full["queryNodes"] - modes["replicaPerZone"]["queryNodes"]
+    assert full["monthlyUsd"] - modes["replicaPerZone"]["monthlyUsd"] == pytest.approx(
+        extra * (node_month + 50 * gb_month), abs=0.05)

@@ -60,7 +60,8 @@ def test_prod_is_private_encrypted_and_protected(prod_graph: Graph):
     assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
     assert cluster.protect is True
     assert prod_graph.one("aws:kms/key:Key").inputs["enableKeyRotation"] is True
-    entries = prod_graph.of_type("aws:eks/accessEntry:AccessEntry")
+    # The admin entries (Karpenter's EC2_LINUX node entry is tests/unit/test_karpenter.py's).
+    entries = [e for e in prod_graph.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs["type"] != "EC2_LINUX"]
     assert {e.inputs["principalArn"] for e in entries} == set(
         stack_document("prod")["milvus-eks:cluster"]["adminPrincipals"])
     for association in prod_graph.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"):
@@ -72,8 +73,14 @@ def test_dev_has_no_kms_key(dev_graph: Graph):
     assert "encryptionConfig" not in dev_graph.one("aws:eks/cluster:Cluster").inputs
 
 
+def _managed(stack: str) -> dict:
+    return {n: p for n, p in _pools(stack).items() if p.get("provisioner", "managedNodeGroup") == "managedNodeGroup"}
+
+
 def test_one_managed_node_group_per_pool(graph: Graph):
-    pools = _pools(graph.stack)
+    pools = _managed(graph.stack)
+    karpenter = {r.inputs["metadata"]["name"] for r in graph.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+    assert karpenter == set(_pools(graph.stack)) - set(pools)  # the others get a Karpenter NodePool instead
     groups = graph.of_type("aws:eks/nodeGroup:NodeGroup")
     assert sorted(g.inputs["labels"][POOL_LABEL] for g in groups) == sorted(pools)
     for group in groups:
@@ -91,7 +98,7 @@ def test_one_managed_node_group_per_pool(graph: Graph):
 
 def test_every_launch_template_requires_imdsv2_and_encrypts_root(graph: Graph):
     templates = graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")
-    assert len(templates) == len(_pools(graph.stack))
+    assert len(templates) == len(_managed(graph.stack))
     for template in templates:
         assert template.inputs["metadataOptions"]["httpTokens"] == "required"
         assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
@@ -101,11 +108,14 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_root(graph: Graph):
 
 def test_nvme_pools_use_nvme_types_and_carry_raid0(graph: Graph):
     catalog = load_catalog()
-    pools = _pools(graph.stack)
+    pools = _managed(graph.stack)
     groups = {g.inputs["labels"][POOL_LABEL]: g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup")}
     templates = {t.parent: t for t in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
     nvme_pools = [name for name, pool in pools.items() if pool.get("nvme")]
-    assert nvme_pools, "each stack has at least one NVMe pool"
+    classes = {r.inputs["metadata"]["name"]: r.inputs["spec"]
+               for r in graph.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")}
+    assert nvme_pools or any(c.get("instanceStorePolicy") == "RAID0" for c in classes.values()), \
+        "each stack has at least one NVMe pool"
     for name, pool in pools.items():
         template = templates[groups[name].parent]
         if name in nvme_pools:

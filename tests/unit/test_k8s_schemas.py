@@ -20,7 +20,9 @@ from tools.offline import Graph
 SKIPPED = {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"}
 # Prometheus Operator custom resources have no schema in kubernetes-validate; test_validate.py checks them against the
 # CRDs the vendored kube-prometheus-stack ships, and promtool checks their rules.
-CUSTOM_RESOURCE_GROUPS = ("kubernetes:monitoring.coreos.com/",)
+# Karpenter's are validated against the vendored CRDs in tests/unit/test_karpenter.py.
+CUSTOM_RESOURCE_GROUPS = ("kubernetes:monitoring.coreos.com/", "kubernetes:karpenter.sh/",
+                          "kubernetes:karpenter.k8s.aws/")
 
 
 def _ints(value: Any) -> Any:

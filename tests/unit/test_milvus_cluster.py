@@ -78,7 +78,7 @@ def test_values_enable_cluster_mode_and_woodpecker_only(graph: Graph):
 
 def test_values_point_at_the_stacks_bucket_through_iam(graph: Graph):
     s3 = _values(graph)["externalS3"]
-    bucket = graph.one(BUCKET)
+    bucket = graph.one(BUCKET, "milvus-bucket")
     assert s3["enabled"] is True and s3["useIAM"] is True and s3["useSSL"] is True
     assert s3["host"] == "s3.us-west-2.amazonaws.com" and s3["port"] == "443" and s3["region"] == "us-west-2"
     assert s3["bucketName"] == bucket.outputs["bucket"]
@@ -115,34 +115,35 @@ def test_query_nodes_one_per_node_sized_from_nvme(graph: Graph):
 
 
 def test_bucket_is_private_encrypted_tls_only(graph: Graph):
-    bucket = graph.one(BUCKET)
+    bucket = graph.one(BUCKET, "milvus-bucket")
     settings = stack_document(graph.stack)["milvus-eks:milvus"]["bucket"]
     assert bucket.protect is settings.get("protect", False)
     assert bucket.inputs.get("forceDestroy", False) is settings.get("forceDestroy", False)
-    block = graph.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block = graph.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "milvus-bucket")
     assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                                  "restrictPublicBuckets"))
-    sse = graph.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    sse = graph.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "milvus-bucket")
     assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] in ("AES256", "aws:kms")
-    (deny,) = json.loads(graph.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    (deny,) = json.loads(graph.one("aws:s3/bucketPolicy:BucketPolicy", "milvus-bucket").inputs["policy"])["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert bucket.outputs["arn"] in deny["Resource"]
     for child in ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketPolicy:BucketPolicy"):
-        assert graph.one(child).inputs["bucket"] == bucket.outputs["bucket"]
+        assert graph.one(child, "milvus-bucket").inputs["bucket"] == bucket.outputs["bucket"]
 
 
 def test_versioning_and_lifecycle_follow_settings(graph: Graph):
     versioned = stack_document(graph.stack)["milvus-eks:milvus"]["bucket"]["versioning"]
-    assert len(graph.of_type("aws:s3/bucketVersioning:BucketVersioning")) == (1 if versioned else 0)
-    rules = graph.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert len([r for r in graph.of_type("aws:s3/bucketVersioning:BucketVersioning")
+                if r.name == "milvus-bucket"]) == (1 if versioned else 0)
+    rules = graph.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "milvus-bucket").inputs["rules"]
     abort = [r for r in rules if "abortIncompleteMultipartUpload" in r]
     assert abort[0]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
     assert any("noncurrentVersionExpiration" in r for r in rules) is versioned
 
 
 def test_role_policy_names_only_the_bucket(graph: Graph):
-    bucket_arn = graph.one(BUCKET).outputs["arn"]
-    doc = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    bucket_arn = graph.one(BUCKET, "milvus-bucket").outputs["arn"]
+    doc = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "milvus-s3").inputs["policy"])
     resources = {r for s in doc["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str)
                                                       else s["Resource"])}
     assert resources == {bucket_arn, f"{bucket_arn}/*"}
@@ -150,7 +151,7 @@ def test_role_policy_names_only_the_bucket(graph: Graph):
 
 def test_pod_identity_targets_the_charts_service_account(pod_identity_graph: Graph):
     graph = pod_identity_graph
-    association = graph.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = graph.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "milvus-s3")
     sa = _values(graph)["serviceAccount"]
     assert sa["create"] is True
     assert association.inputs["serviceAccount"] == sa["name"]
@@ -169,13 +170,16 @@ def test_pod_identity_targets_the_charts_service_account(pod_identity_graph: Gra
 def test_irsa_is_the_default_binding(graph: Graph):
     # milvus-io/milvus#34910: Milvus' S3 client refused the Pod Identity agent's endpoint; IRSA is what Milvus
     # documents. On 3d704d9 the default was podIdentity and this graph had a PodIdentityAssociation.
-    assert graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
+    # Karpenter's controller binds through Pod Identity whatever Milvus uses (components/karpenter.py).
+    assert [r for r in graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            if not r.name.startswith("karpenter-")] == []
     assert "eks.amazonaws.com/role-arn" in _values(graph)["serviceAccount"]["annotations"]
 
 
 def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(graph: Graph):
     irsa_graph = graph
-    assert irsa_graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
+    assert [r for r in irsa_graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+            if not r.name.startswith("karpenter-")] == []
     provider = irsa_graph.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     issuer = irsa_graph.one("aws:eks/cluster:Cluster").outputs["identities"][0]["oidcs"][0]["issuer"]
     assert provider.inputs["url"] == issuer and provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
@@ -204,7 +208,7 @@ def test_root_password_only_ever_travels_as_a_secret(graph: Graph):
 
 def test_outputs(graph: Graph):
     assert graph.outputs[outputs.MILVUS_ENDPOINT] == "milvus.milvus.svc.cluster.local:19530"
-    assert graph.outputs[outputs.MILVUS_BUCKET] == graph.one(BUCKET).outputs["bucket"]
+    assert graph.outputs[outputs.MILVUS_BUCKET] == graph.one(BUCKET, "milvus-bucket").outputs["bucket"]
     assert graph.outputs[outputs.MILVUS_ROLE_ARN] == \
         _values(graph)["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     secret = graph.one("kubernetes:core/v1:Secret", "milvus-root")
@@ -220,7 +224,9 @@ def test_pdbs_exist_for_every_multi_pod_component(graph: Graph):
     groups = max(1, len(v.get("replicaResourceGroups", [])))
     for key, label in (("mixCoordinator", "mixcoord"), ("proxy", "proxy"), ("queryNode", "querynode"),
                        ("dataNode", "datanode"), ("streamingNode", "streamingnode")):
-        pods = v[key]["replicas"] * (groups if key in ("queryNode", "streamingNode") else 1)
+        hpa = v[key].get("hpa") or {}
+        replicas = hpa["minReplicas"] if hpa.get("enabled") else v[key]["replicas"]  # an HPA never goes below min
+        pods = replicas * (groups if key in ("queryNode", "streamingNode") else 1)
         name = f"milvus-{label}"
         assert (name in pdbs) is (pods > 1), name
         if pods > 1:
@@ -243,8 +249,15 @@ def test_kubernetes_children_use_the_cluster_provider_and_namespace(graph: Graph
 def test_release_values_are_the_pure_renderers_output(graph: Graph):
     role_arn = _values(graph)["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert any(r.outputs["arn"] == role_arn for r in graph.of_type("aws:iam/role:Role"))
-    expected = values_for(settings_for(graph.stack), bucket_name=graph.one(BUCKET).outputs["bucket"],
+    expected = values_for(settings_for(graph.stack), bucket_name=graph.one(BUCKET, "milvus-bucket").outputs["bucket"],
                           irsa_role_arn=role_arn)
+    from render.bundle import deploy_time_values, zone_leaves
+    from stacks import sizing
+    from tests.unit.test_milvus_values import MOCK_ZONES
+
+    s = settings_for(graph.stack)
+    # The group → zone map is rendered over stand-in zones and swapped for the region's at deploy.
+    expected = deploy_time_values(expected, zone_leaves(s, sizing.plan(s), tuple(MOCK_ZONES[:s.network.az_count])))
     assert _ints(_values(graph)) == expected
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components import milvus_topology as mt
+from render import topology_job as mt
 from components import outputs
 from render.naming import POOL_LABEL
 from stacks.quantity import parse_quantity
@@ -64,7 +64,8 @@ def test_configmap_carries_the_reconciler_and_a_spec_it_accepts(graph: Graph):
 def test_prod_spec_figures():
     s = settings_for("prod")
     spec = mt.render_spec(s, sizing.plan(s))
-    assert spec["resourceGroups"] == [{"name": "rga", "nodes": 5}, {"name": "rgb", "nodes": 5}]
+    # zoneFailure replicaPerZone: each group holds one replica of both collections (208 GiB) on 3 nodes.
+    assert spec["resourceGroups"] == [{"name": "rga", "nodes": 3}, {"name": "rgb", "nodes": 3}]
     # The chart labels these groups' query nodes (replicaResourceGroups), so the labels own membership.
     assert spec["membership"] == "labels"
     assert reconcile.parse_spec(spec).membership == "labels"
@@ -152,12 +153,17 @@ def test_query_pool_and_chart_follow_the_plan(graph: Graph):
     s = settings_for(graph.stack)
     plan = sizing.plan(s)
     query_pool = s.pool_for("queryNode")
-    groups = {r.name: r for r in graph.of_type("aws:eks/nodeGroup:NodeGroup")}
-    scaling = groups[f"pool-{query_pool}-ng"].inputs["scalingConfig"]
     planned = plan.pool(query_pool)
-    assert (scaling["minSize"], scaling["desiredSize"], scaling["maxSize"]) == (
-        planned.min_size, planned.desired_size, planned.max_size)
-    assert scaling["minSize"] >= plan.query_nodes
+    if s.node_pools[query_pool].provisioner == "karpenter":
+        pools = {r.inputs["metadata"]["name"]: r.inputs for r in graph.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+        limit = int(pools[query_pool]["spec"]["limits"]["nodes"])
+        assert limit == planned.max_size >= plan.query_nodes
+    else:
+        groups = {r.name: r for r in graph.of_type("aws:eks/nodeGroup:NodeGroup")}
+        scaling = groups[f"pool-{query_pool}-ng"].inputs["scalingConfig"]
+        assert (scaling["minSize"], scaling["desiredSize"], scaling["maxSize"]) == (
+            planned.min_size, planned.desired_size, planned.max_size)
+        assert scaling["minSize"] >= plan.query_nodes
     values = graph.one(RELEASE, "milvus-release").inputs["values"]
     assert values["queryNode"]["replicas"] == plan.query_node_replicas
     assert values["streamingNode"]["replicas"] == plan.streaming_node_replicas
@@ -166,10 +172,12 @@ def test_query_pool_and_chart_follow_the_plan(graph: Graph):
 
 def test_prod_numbers_reach_the_graph(prod_graph: Graph):
     values = prod_graph.one(RELEASE, "milvus-release").inputs["values"]
-    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (5, ["rga", "rgb"])
-    scaling = next(r for r in prod_graph.of_type("aws:eks/nodeGroup:NodeGroup")
-                   if r.name == "pool-query-ng").inputs["scalingConfig"]
-    assert (scaling["minSize"], scaling["desiredSize"]) == (10, 10)
+    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (3, ["rga", "rgb"])
+    # prod's query pool is a Karpenter NodePool: it may grow to maxSize and is priced at the plan's 6 nodes.
+    query = next(r for r in prod_graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
+                 if r.inputs["metadata"]["name"] == "query").inputs
+    assert (query["metadata"]["annotations"]["milvus-eks/planned-nodes"], query["spec"]["limits"]["nodes"]) == (
+        "6", "24")
 
 
 def test_plan_summary_is_a_stack_output(graph: Graph):

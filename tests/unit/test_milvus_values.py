@@ -25,6 +25,8 @@ from stacks.settings import Settings
 from stacks.validation import load_settings
 from tests.conftest import STACKS, stack_document
 from tests.golden_files import assert_golden
+from render.bundle import planned_zones
+from tools.offline import INVOKES
 
 KEYS = load_key_paths(Path(__file__).resolve().parents[2] / "render" / "data" / "milvus_chart_keys.txt")
 EXAMPLE_BUCKET = "milvus-eks-{stack}-milvus-example"
@@ -41,12 +43,17 @@ def settings_for(stack: str, milvus: dict | None = None, pools: dict | None = No
     return load_settings(raw, config["aws:region"])
 
 
+MOCK_ZONES = INVOKES["aws:index/getAvailabilityZones:getAvailabilityZones"]({})["names"]
+
+
 def shape(settings: Settings) -> dict[str, Any]:
     """What __main__ passes: the sizing planner's node counts per resource group."""
     plan = sizing.plan(settings)
     return {"query_node_replicas": plan.query_node_replicas,
             "streaming_node_replicas": plan.streaming_node_replicas,
-            "resource_groups": plan.resource_groups}
+            "resource_groups": plan.resource_groups,
+            # Stand-in zone names, as the bundle renders them (the deploy swaps in the region's: render/bundle.py).
+            "group_zones": plan.group_zones(planned_zones(settings))}
 
 
 def values_for(settings: Settings, **overrides: Any) -> dict:
@@ -104,7 +111,7 @@ def test_every_key_exists_in_the_chart(stack: str, variant: dict):
 
 
 def test_minio_variant_keys_exist():
-    s = settings_for("dev", {"objectStorage": "minio"}, {"milvus": {"roles": [
+    s = settings_for("dev", {"objectStorage": "minio", "backup": {"enabled": False}}, {"milvus": {"roles": [
         "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode", "etcd", "messageQueue", "minio"]}})
     assert unknown_keys(values_for(s), KEYS) == []
 
@@ -166,7 +173,7 @@ def test_no_static_credentials_in_values(stack: str):
 
 
 def test_minio_mode_runs_minio_on_its_pool():
-    s = settings_for("dev", {"objectStorage": "minio"}, {"milvus": {"roles": [
+    s = settings_for("dev", {"objectStorage": "minio", "backup": {"enabled": False}}, {"milvus": {"roles": [
         "mixCoordinator", "proxy", "queryNode", "dataNode", "streamingNode", "etcd", "messageQueue", "minio"]}})
     v = values_for(s)
     assert v["minio"]["enabled"] is True and v["externalS3"] == {"enabled": False}
@@ -547,3 +554,31 @@ def test_irsa_trust_is_limited_to_the_service_account():
 def test_fullname_follows_the_chart(release: str, name: str):
     assert mv.fullname(release) == name
     assert mv.endpoint(release, "ns") == f"{name}.ns.svc.cluster.local:19530"
+
+
+def test_autoscaled_proxies_use_the_charts_hpa_and_count_at_their_maximum():
+    s = settings_for("prod")
+    scaling = s.milvus.components.proxy.autoscaling
+    assert scaling.enabled
+    proxy = values_for(s)["proxy"]
+    # The chart renders its HPA from these keys (charts/milvus/templates/proxy-hpa.yaml) and drops the Deployment's
+    # replica count for a negative value (proxy-deployment.yaml: `if ge (int .Values.proxy.replicas) 0`).
+    assert proxy["hpa"] == {"enabled": True, "minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas,
+                            "cpuUtilization": scaling.cpu_utilization}
+    assert proxy["replicas"] == -1
+    from render.bundle import build
+    from render.workloads import workloads
+
+    plan = sizing.plan(s)
+    objects = [o.obj for o in build(s, plan).objects if not o.crd]
+    # The chart renders the HPA and a Deployment without replicas; the inventory counts the HPA's maximum.
+    (hpa,) = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "milvus-proxy" and hpa["spec"]["maxReplicas"] == 9
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "milvus-proxy"]
+    assert "replicas" not in deployment["spec"]
+    (proxies,) = [w for w in workloads(objects, {}) if w.name == "milvus-proxy"]
+    assert proxies.replicas == scaling.max_replicas
+    assert mv.pods_per_component(s, plan.query_node_replicas, plan.streaming_node_replicas,
+                                 plan.resource_groups)["proxy"] == scaling.min_replicas  # the PDB's floor
+    fixed = values_for(settings_for("dev"))["proxy"]
+    assert "hpa" not in fixed and fixed["replicas"] >= 1

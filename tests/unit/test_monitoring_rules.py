@@ -123,8 +123,10 @@ EXPECTED_ALERTS = {
     "MilvusInsertLatencyHigh", "MilvusReadTaskBacklog", "MilvusTimeTickLagHigh", "MilvusCollectionLoadFailed",
     "MilvusCollectionLoadSlow", "MilvusQueryNodeMemoryNearLimit", "MilvusQueryNodeDiskNearLimit",
     "MilvusEtcdDatabaseNearQuota", "MilvusNamespaceQuotaNearlyFull", "MilvusNVMeNodeFilesystemNearlyFull",
-    "MilvusNVMeNodeDiskPressure", "MilvusPodRestarting", "MilvusContainerOOMKilled",
+    "MilvusNVMeNodeDiskPressure", "MilvusPodRestarting", "MilvusContainerOOMKilled", "MilvusBackupStale",
 }
+# docs/runbook.md: one `## <Alert>` section per alert, then the procedures (restore, rotation) under this heading.
+PROCEDURES_HEADING = "\n# Procedures\n"
 
 
 def test_all_alerts_are_rendered():
@@ -142,7 +144,8 @@ def test_every_rule_has_severity_summary_description_and_a_runbook_anchor():
 
 
 def test_runbook_sections_have_meaning_impact_diagnosis_fix():
-    sections = re.split(r"^## ", RUNBOOK.read_text(), flags=re.M)[1:]
+    alerts_part = RUNBOOK.read_text().split(PROCEDURES_HEADING)[0]
+    sections = re.split(r"^## ", alerts_part, flags=re.M)[1:]
     assert {s.split("\n", 1)[0].strip() for s in sections} == EXPECTED_ALERTS
     for section in sections:
         for part in ("**Meaning.**", "**Impact.**", "**Diagnosis.**", "**Fix.**"):
@@ -166,6 +169,16 @@ def test_per_group_query_node_rules_follow_the_plan():
     rules = [r for g in render_rules(AlertThresholds(), only_default)["groups"] for r in g["rules"]
              if r["alert"] == "MilvusQueryNodesBelowPlan"]
     assert [r["labels"]["resource_group"] for r in rules] == ["all"]
+
+
+def test_backup_alert_follows_the_schedule_and_is_absent_without_backups():
+    without = RuleContext("m", "r", "mon", {"": 3}, ("k", "v"), "http://x")
+    assert "milvus-backup" not in [g["name"] for g in render_rules(AlertThresholds(), without)["groups"]]
+    weekly = dataclasses.replace(without, backup_cronjob="r-milvus-backup", backup_stale_after_seconds=7 * 86400)
+    rule = next(r for g in render_rules(AlertThresholds(), weekly)["groups"] for r in g["rules"]
+                if r["alert"] == "MilvusBackupStale")
+    assert rule["expr"].count("> 604800") == 2
+    assert 'cronjob="r-milvus-backup"' in rule["expr"] and 'namespace="m"' in rule["expr"]
 
 
 def test_milvus_selectors_use_the_service_monitor_target_labels():
@@ -236,6 +249,19 @@ def test_promtool_cases_fail_when_thresholds_move_past_them(tmp_path):
     failed = set(re.findall(r"alertname: (\w+),", result.stdout + result.stderr))
     threshold_alerts = EXPECTED_ALERTS - {
         "MilvusComponentDown", "MilvusPodNotReady", "MilvusQueryNodesBelowPlan", "MilvusCollectionLoadFailed",
-        "MilvusNVMeNodeDiskPressure", "MilvusContainerOOMKilled",
+        "MilvusNVMeNodeDiskPressure", "MilvusContainerOOMKilled", "MilvusBackupStale",
     }
     assert threshold_alerts <= failed, threshold_alerts - failed
+
+
+@needs_promtool
+def test_promtool_backup_cases_fail_when_the_schedule_allows_more(tmp_path):
+    # The staleness limit comes from the schedule (RuleContext), not from AlertThresholds: a weekly one is silent.
+    weekly = dataclasses.replace(EXAMPLE_CONTEXT, backup_stale_after_seconds=7 * 86400)
+    (tmp_path / "rules.yaml").write_text(rules_file_yaml(AlertThresholds(), weekly))
+    shutil.copy(CASES / "backup.yaml", tmp_path / "backup.yaml")
+    result = _promtool("test", "rules", "backup.yaml", cwd=tmp_path)
+    assert result.returncode != 0
+    assert set(re.findall(r"alertname: (\w+),", result.stdout + result.stderr)) == {"MilvusBackupStale"}
+    output = result.stdout + result.stderr
+    assert output.count("alertname: MilvusBackupStale") == 2  # both firing cases, no silent one

@@ -64,7 +64,11 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
     c = Counter(spec["defaultRequest"], spec["default"])
     lbs = nodeports = 0
     nodes = sum(int(ng.inputs["scalingConfig"]["maxSize"]) for ng in graph.of_type("aws:eks/nodeGroup:NodeGroup"))
+    nodes += sum(int(np.inputs["spec"]["limits"]["nodes"]) for np in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"))
     objects = [o.obj for o in bundle.objects if not o.crd] + list(bundle.operated)
+    # An autoscaled Deployment counts at its HPA's maximum.
+    hpa_max = {o["spec"]["scaleTargetRef"]["name"]: int(o["spec"]["maxReplicas"]) for o in objects
+               if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"].get("namespace") == namespace}
     for obj in objects:
         if obj["metadata"].get("namespace") != namespace:
             continue
@@ -75,13 +79,14 @@ def _expected(graph: Graph, namespace: str) -> dict[str, Decimal]:
         if kind == "PersistentVolumeClaim":
             c.total["pvcs"] += 1
             c.total["storage"] += _q(spec_["resources"]["requests"]["storage"])
-        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
             continue
         if "test" in (obj["metadata"].get("annotations") or {}).get("helm.sh/hook", ""):
             continue
-        pod = spec_["template"]["spec"]
-        count = {"Deployment": int(spec_.get("replicas", 1)) + _surge(spec_), "StatefulSet": int(spec_.get("replicas", 1)),
-                 "DaemonSet": nodes, "Job": 1}[kind]
+        # A CronJob runs one Job at a time here (concurrencyPolicy Forbid): one pod of its template.
+        pod = (spec_["jobTemplate"]["spec"] if kind == "CronJob" else spec_)["template"]["spec"]
+        count = {"Deployment": hpa_max.get(obj["metadata"]["name"], int(spec_.get("replicas", 1))) + _surge(spec_), "StatefulSet": int(spec_.get("replicas", 1)),
+                 "DaemonSet": nodes, "Job": 1, "CronJob": 1}[kind]
         c.pod([x.get("resources", {}) for x in pod["containers"]], count,
               [x.get("resources", {}) for x in pod.get("initContainers") or []])
         for claim in spec_.get("volumeClaimTemplates") or []:

@@ -85,8 +85,13 @@ def test_growing_and_shrinking_the_workload_is_deployable_whatever_the_groups_de
     steps = [("deployed", None), ("collection added", ADDED[stack]), ("collection removed", None)]
     state: dict[str, dict[str, Any]] = {}  # group name -> inputs EKS accepted in the previous step
     planned_min: dict[str, list[int]] = {}
+    karpenter_planned: dict[str, list[int]] = {}  # Karpenter pools: the plan's count, carried on the NodePool
     for step, extra in steps:
-        groups = _groups(run_program(stack, _config(stack, extra)))
+        graph = run_program(stack, _config(stack, extra))
+        for pool in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"):
+            karpenter_planned.setdefault(pool.inputs["metadata"]["name"], []).append(
+                int(pool.inputs["metadata"]["annotations"]["milvus-eks/planned-nodes"]))
+        groups = _groups(graph)
         assert set(groups) == set(state) or not state, step
         accepted = {}
         for name, group in groups.items():
@@ -107,5 +112,5 @@ def test_growing_and_shrinking_the_workload_is_deployable_whatever_the_groups_de
             accepted[name] = apply_ignore_changes(group.inputs, old, group.ignore_changes)
         state = accepted
     # The added collection really moved a minimum up and back down, so both directions were exercised.
-    moved = [mins for mins in planned_min.values() if mins[1] > mins[0]]
-    assert moved and all(mins[2] == mins[0] for mins in moved), planned_min
+    moved = [mins for mins in [*planned_min.values(), *karpenter_planned.values()] if mins[1] > mins[0]]
+    assert moved and all(mins[2] == mins[0] for mins in moved), (planned_min, karpenter_planned)

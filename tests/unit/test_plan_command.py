@@ -56,8 +56,8 @@ def test_artifacts_cover_helm_manifests_plan_and_diagram(planned):
     releases = graph.of_type(plan_command.HELM_RELEASE)
     for release in releases:
         name = release.inputs.get("name") or release.name
-        values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text())
-        assert values == plan_command.normalize(release.inputs["values"])
+        values = yaml.safe_load((out / "helm" / f"{name}.yaml").read_text()) or {}
+        assert values == plan_command.normalize(release.inputs.get("values") or {})
     bundle = graph.program["bundle"]
     files = sorted((out / "manifests").glob("*/*.yaml"))
     assert len(files) == len([o for o in bundle.objects if not o.crd]) > 0

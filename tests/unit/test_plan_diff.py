@@ -47,7 +47,7 @@ def test_dev_vs_prod_has_every_section_and_the_numbers(dev_prod):
         old, new = dev_plan["queryNodes"], prod_plan["queryNodes"]
         assert f"| `plan.queryNodes` | {old} | {new} | +{new - old} |" in markdown
     # prod's pools that dev lacks are new on the head side; the long table is cut with a count.
-    assert re.search(r"\| `nodePools\.coord\.allocatablePerNode\.maxPods` \| — \| \d+ \| new \|", markdown)
+    assert re.search(r"\| `plan\.pools\.coord\.max` \| — \| \d+ \| new \|", markdown)
     assert re.search(r"… and \d+ more rows", markdown)
 
 

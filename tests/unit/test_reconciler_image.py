@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import milvus_topology as mt
+from render import topology_job as mt
 from render import milvus_values as mv
 from stacks.errors import ConfigError
 from stacks.versions import RECONCILER_IMAGE, RECONCILER_PYMILVUS

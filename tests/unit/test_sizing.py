@@ -48,8 +48,8 @@ def _with(stack: str = "dev", *, collections=None, groups=None, **sections) -> S
 
 
 def _spread_only(stack: str = "prod", **kwargs) -> Settings:
-    """The stack without `topology.surviveZoneLoss`: groups sized for the workload alone."""
-    return _with(stack, topology__surviveZoneLoss=False, **kwargs)
+    """The stack with `topology.zoneFailure: spread`: groups sized for the workload alone."""
+    return _with(stack, topology__zoneFailure="spread", **kwargs)
 
 
 def _paths(plan: sizing.Plan) -> dict[str, str]:
@@ -157,9 +157,9 @@ def test_prod_zone_loss_is_computed_and_the_fix_named():
     assert {g.limited_by for g in fixed.groups} == {"minNodes"}
 
 
-def test_survive_zone_loss_sizes_every_group_for_losing_a_zone():
-    # Pulumi.prod.yaml sets surviveZoneLoss: each group grows until its nodes outside the largest zone hold it.
-    p = sizing.plan(_with("prod"))
+def test_full_capacity_sizes_every_group_for_losing_a_zone():
+    # zoneFailure fullCapacity: each group grows until its nodes outside the largest zone hold it.
+    p = sizing.plan(_with("prod", topology__zoneFailure="fullCapacity"))
     assert [(g.name, g.nodes, g.limited_by, g.zone_pods) for g in p.groups] == [
         ("rga", 5, "zone loss", (2, 2, 1)), ("rgb", 5, "zone loss", (2, 2, 1))]
     assert p.az_failure_tolerant and p.query_nodes == 10
@@ -366,3 +366,128 @@ def test_an_accepted_plan_fits_its_pools(collections, max_size):
         for g, n in c.placement:
             share = next(x for x in p.groups if x.name == g)
             assert share.nodes >= n * math.ceil(c.loading_memory_bytes / usable)
+
+
+# ------------------------------------------------------------------------------------------ zone failure modes
+
+
+def _replicas_left(settings: Settings, p: sizing.Plan, lost_zone: int) -> dict[str, int]:
+    """Replicas of each collection outside `lost_zone`, from the stack's own placement and the plan's pinning."""
+    zone_of = {g.name: g.zone for g in p.groups}
+    return {f"{c.database}.{c.name}": sum(1 for g in c.resource_groups if zone_of[g] != lost_zone)
+            for c in settings.topology.collections}
+
+
+def test_prod_replica_per_zone_meets_the_issue_target():
+    # Issue 13, "done when": utilisation >= 0.65 and one full replica of every collection after any one zone loss.
+    s = _with("prod")
+    assert s.topology.zone_failure == "replicaPerZone"
+    p = sizing.plan(s)
+    assert not p.problems
+    assert p.memory_utilisation >= 0.65
+    assert sorted(g.zone for g in p.groups) == [0, 1]  # each group alone in its own zone
+    usable, disk = p.query_node.usable_memory_bytes, p.query_node.local_disk_bytes
+    for lost in range(p.zones):
+        left = _replicas_left(s, p, lost)
+        assert min(left.values()) >= 1, (lost, left)
+        # What is left still holds a full replica: every surviving group holds everything it serves on its own.
+        for g in p.groups:
+            if g.zone != lost:
+                assert g.nodes * usable >= g.loading_memory_bytes and g.nodes * disk >= g.local_disk_bytes
+    assert p.az_failure_tolerant
+    assert {z.collection: (z.replicas_left, z.qps_share) for z in p.zone_loss} == {
+        "search.products": (1, 0.5), "rag.chunks": (1, 0.5)}
+
+
+def test_replica_per_zone_needs_fewer_nodes_than_full_capacity_for_prod():
+    pinned = sizing.plan(_with("prod"))
+    full = sizing.plan(_with("prod", topology__zoneFailure="fullCapacity"))
+    assert (pinned.query_nodes, full.query_nodes) == (6, 10)
+    assert full.memory_utilisation < 0.65 <= pinned.memory_utilisation
+    assert all(z.replicas_left == z.replicas for z in full.zone_loss)  # every replica reloads on the nodes left
+    assert {z.qps_share for z in full.zone_loss} == {0.6}  # 3 of 5 nodes left in each group
+
+
+def test_replica_per_zone_group_zones_follow_the_declared_order():
+    p = sizing.plan(_with("prod"))
+    assert p.group_zones(("z1", "z2", "z3")) == {"rga": "z1", "rgb": "z2"}
+    assert sizing.plan(_spread_only("prod")).group_zones(("z1", "z2", "z3")) == {}
+
+
+def test_replica_per_zone_problems_name_the_key():
+    one_group = _paths(sizing.plan(_with("prod", groups=[{"name": "rga"}], collections=[_col("a", 10**6, 1, ["rga"])])))
+    assert "topology.zoneFailure" in one_group and "at least 2" in one_group["topology.zoneFailure"]
+    four = [{"name": f"rg-{i}"} for i in range(4)]
+    too_many = _paths(sizing.plan(_with("prod", groups=four, collections=[_col("a", 10**6, 4, [g["name"] for g in four])])))
+    assert "network.azCount is 3" in too_many["topology.resourceGroups"]
+    managed = _paths(sizing.plan(_with("prod", nodePools__query__provisioner="managedNodeGroup")))
+    assert "set provisioner: karpenter" in managed["nodePools.query.provisioner"]
+
+
+def test_a_single_replica_collection_is_reported_as_lost_with_its_zone():
+    s = _with("prod", collections=[_col("a", 10**7, 2, ["rga", "rgb"]), _col("b", 10**7, 1, ["rgb"])])
+    p = sizing.plan(s)
+    assert not p.az_failure_tolerant and "default.b" in p.az_failure_reason
+    lost = {z.collection: z for z in p.zone_loss}
+    assert (lost["default.b"].replicas_left, lost["default.b"].zone) == (0, 1)
+    assert (lost["default.a"].replicas_left, lost["default.a"].qps_share) == (1, 0.5)
+
+
+def test_the_old_survive_zone_loss_key_gets_a_rename_message():
+    from stacks.errors import ConfigError
+    from stacks.validation import load_settings
+
+    doc = _document("prod")
+    region = doc.pop("region")
+    doc["topology"] = {**doc["topology"], "surviveZoneLoss": True}
+    doc["topology"].pop("zoneFailure")
+    with pytest.raises(ConfigError) as err:
+        load_settings(doc, region)
+    (problem,) = err.value.problems
+    assert problem.path == "topology.surviveZoneLoss" and "zoneFailure: fullCapacity" in problem.message
+
+
+zoned_collection = st.fixed_dictionaries({
+    "dim": st.sampled_from([128, 768, 1536]),
+    "vectors": st.integers(0, 2 * 10**8),
+    "groups": st.sampled_from([("rga", "rgb"), ("rga", "rgc"), ("rgb", "rgc"), ("rga", "rgb", "rgc")]),
+    "index": st.sampled_from([{"type": "HNSW", "params": {"M": 16}}, {"type": "DISKANN"}, {"type": "IVF_SQ8"}]),
+    "scalarBytesPerEntity": st.integers(0, 512),
+})
+
+
+def _zoned(collections: list[dict], mode: str) -> Settings:
+    doc = copy.deepcopy(_BASE)
+    doc["topology"]["resourceGroups"] = [{"name": g} for g in ("rga", "rgb", "rgc")]
+    doc["topology"]["zoneFailure"] = mode
+    doc["topology"]["collections"] = [
+        {"name": f"c{i}", "dim": c["dim"], "vectors": c["vectors"], "replicas": len(c["groups"]),
+         "resourceGroups": list(c["groups"]), "index": c["index"], "scalarBytesPerEntity": c["scalarBytesPerEntity"]}
+        for i, c in enumerate(collections)]
+    doc["nodePools"]["query"]["minSize"] = 1
+    doc["nodePools"]["query"]["maxSize"] = 1000
+    return _settings(doc)
+
+
+@PROPERTY
+@given(st.lists(zoned_collection, min_size=1, max_size=4))
+def test_replica_per_zone_guarantees_over_random_workloads(collections):
+    s = _zoned(collections, "replicaPerZone")
+    p = sizing.plan(s)
+    assert not p.problems
+    usable, disk = p.query_node.usable_memory_bytes, p.query_node.local_disk_bytes
+    assert len({g.zone for g in p.groups}) == len(p.groups) == 3
+    for lost in range(p.zones):
+        assert min(_replicas_left(s, p, lost).values()) >= 1
+    for g in p.groups:
+        # Sized for its own replicas only: each surviving group serves them without help.
+        assert g.nodes * usable >= g.loading_memory_bytes and g.nodes * disk >= g.local_disk_bytes
+    assert p.az_failure_tolerant and all(z.replicas_left >= 1 for z in p.zone_loss)
+    # Never more nodes, never lower utilisation than holding full capacity through a zone loss.
+    full = sizing.plan(_zoned(collections, "fullCapacity"))
+    assert p.query_nodes <= full.query_nodes
+    assert p.memory_utilisation >= full.memory_utilisation
+    # No slack beyond what the chart forces: the largest group could not lose a node.
+    biggest = max(p.groups, key=lambda g: g.nodes_needed)
+    assert p.query_node_replicas == biggest.nodes_needed
+    assert biggest.limited_by in ("memory", "disk", "replicas", "minNodes")

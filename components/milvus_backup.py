@@ -1,0 +1,132 @@
+"""MilvusBackup: scheduled milvus-backup runs, their bucket (or folder), and two narrowly scoped roles — one for the
+scheduled backups, one for restores. Every manifest and policy comes from render/backup.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.kube import register
+from render import backup as rb, bundle as bb, milvus_values as mv
+from render.bundle import Bundle
+from render.iam import assume_role_policy
+from render.naming import Namer
+from stacks.settings import Settings
+
+
+LOGICAL = {"ConfigMap": "config", "CronJob": "cronjob"}
+
+
+@dataclass(frozen=True)
+class MilvusBackupArgs:
+    settings: Settings
+    bundle: Bundle
+    cluster_name: pulumi.Input[str]
+    milvus_bucket_name: pulumi.Input[str]
+    milvus_bucket_arn: pulumi.Input[str]
+    namer: Namer
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    """The cluster's IAM OIDC provider (IRSA binding only; MilvusCluster creates it)."""
+    oidc_issuer: pulumi.Input[str] | None = None
+    namespace: pulumi.Resource | None = None
+    """The Milvus namespace resource the Kubernetes objects wait for."""
+
+
+class MilvusBackup(pulumi.ComponentResource):
+    cronjob_name: str
+    backup_bucket_name: pulumi.Output[str]
+    backup_role_arn: pulumi.Output[str]
+    restore_role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MilvusBackupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("milvus-eks:milvus:MilvusBackup", name, None, opts)
+        s, b = args.settings, args.settings.milvus.backup
+        child = pulumi.ResourceOptions(parent=self)
+        tags = args.namer.tags("milvus-backup")
+
+        if b.destination == "bucket":
+            bucket = self._bucket(name, s, args.namer, tags)
+            backup_bucket_name, backup_bucket_arn = bucket.bucket, bucket.arn
+        else:
+            backup_bucket_name = pulumi.Output.from_input(args.milvus_bucket_name)
+            backup_bucket_arn = pulumi.Output.from_input(args.milvus_bucket_arn)
+
+        arns = pulumi.Output.all(args.milvus_bucket_arn, backup_bucket_arn)
+        roles = {}
+        for purpose, account, policy in (
+                ("backup", rb.service_account_name(s.milvus.release_name), rb.backup_policy),
+                ("restore", rb.restore_service_account_name(s.milvus.release_name), rb.restore_policy)):
+            role = aws.iam.Role(f"{name}-{purpose}", assume_role_policy=self._trust(args, account), tags=tags,
+                                opts=child)
+            aws.iam.RolePolicy(f"{name}-{purpose}", role=role.name,
+                               policy=arns.apply(lambda a, p=policy: p(s, a[0], a[1])), opts=child)
+            if s.milvus.service_account_binding == "podIdentity":
+                aws.eks.PodIdentityAssociation(f"{name}-{purpose}", cluster_name=args.cluster_name,
+                                               namespace=s.milvus.namespace, service_account=account,
+                                               role_arn=role.arn, tags=tags, opts=child)
+            roles[purpose] = role
+
+        # The bundle's objects with the deploy-time leaves filled in; the bucket names sit inside backup.yaml.
+        leaves = {bb.BACKUP_ROLE_ARN: roles["backup"].arn, bb.RESTORE_ROLE_ARN: roles["restore"].arn}
+        names = pulumi.Output.all(args.milvus_bucket_name, backup_bucket_name)
+        registered: dict[str, pulumi.Resource] = {}
+        for obj in args.bundle.owned("backup"):
+            kind, obj_name = obj["kind"], obj["metadata"]["name"]
+            if kind == "ConfigMap":
+                obj = {**obj, "data": names.apply(lambda n, data=obj["data"]: {
+                    key: text.replace(bb.BACKUP_BUCKET, n[1]).replace(bb.BUCKET, n[0]) for key, text in data.items()})}
+            after = [registered[k] for k in ("ConfigMap",) if kind == "CronJob" and k in registered]
+            purpose = {rb.service_account_name(s.milvus.release_name): "backup",
+                       rb.restore_service_account_name(s.milvus.release_name): "restore"}.get(obj_name, kind.lower())
+            registered[kind] = register(f"{name}-{purpose if kind == 'ServiceAccount' else LOGICAL[kind]}",
+                                        bb.deploy_time_values(obj, leaves), self._in_namespace(args, *after))
+
+        self.cronjob_name = rb.cronjob_name(s.milvus.release_name)
+        self.backup_bucket_name = backup_bucket_name
+        self.backup_role_arn = roles["backup"].arn
+        self.restore_role_arn = roles["restore"].arn
+        self.register_outputs({"cronJob": self.cronjob_name, "bucket": self.backup_bucket_name,
+                               "backupRoleArn": self.backup_role_arn, "restoreRoleArn": self.restore_role_arn})
+
+    def _in_namespace(self, args: MilvusBackupArgs, *more: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=[r for r in (args.namespace, *more) if r is not None])
+
+    @staticmethod
+    def _trust(args: MilvusBackupArgs, account: str) -> pulumi.Input[str]:
+        m = args.settings.milvus
+        if m.service_account_binding == "irsa":
+            return pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+                lambda a: mv.irsa_trust_policy(a[0], a[1], m.namespace, account))
+        return assume_role_policy("pods.eks.amazonaws.com", tag_session=True)
+
+    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> aws.s3.Bucket:
+        """Private, encrypted, TLS-only, versioned. No Object Lock: versioning plus roles without
+        s3:DeleteObjectVersion already keep every pruned or overwritten backup for `noncurrentVersionDays` against
+        the workloads' own credentials; Object Lock would add protection against account administrators, at the
+        price of holding every pruned version for the whole lock period (in compliance mode not even an
+        administrator can shorten it), i.e. more storage than `retentionDays` promises."""
+        b = s.milvus.backup
+        child = pulumi.ResourceOptions(parent=self)
+        # A prefix, not a fixed name: bucket names are global across all AWS accounts.
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.name("backup", ""), force_destroy=b.force_destroy,
+                               tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=b.protect))
+        aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
+                                       block_public_policy=True, ignore_public_acls=True,
+                                       restrict_public_buckets=True, opts=child)
+        aws.s3.BucketOwnershipControls(f"{name}-bucket", bucket=bucket.id,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket", bucket=bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child)
+        aws.s3.BucketPolicy(f"{name}-bucket", bucket=bucket.id, policy=bucket.arn.apply(mv.tls_only_bucket_policy),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]))
+        versioning = None
+        if b.versioning:
+            versioning = aws.s3.BucketVersioning(f"{name}-bucket", bucket=bucket.id,
+                                                 versioning_configuration={"status": "Enabled"}, opts=child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket", bucket=bucket.id, rules=rb.backup_lifecycle_rules(b),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []))
+        return bucket
