@@ -417,7 +417,7 @@ def test_replica_per_zone_group_zones_follow_the_declared_order():
 def test_replica_per_zone_problems_name_the_key():
     one_group = _paths(sizing.plan(_with("prod", groups=[{"name": "rga"}], collections=[_col("a", 10**6, 1, ["rga"])])))
     assert "topology.zoneFailure" in one_group and "at least 2" in one_group["topology.zoneFailure"]
-    four = [{"name": f"rg-{i}"} for i in range(4)]
+    four = [{"name": f"rg{i}"} for i in range(4)]
     too_many = _paths(sizing.plan(_with("prod", groups=four, collections=[_col("a", 10**6, 4, [g["name"] for g in four])])))
     assert "network.azCount is 3" in too_many["topology.resourceGroups"]
     managed = _paths(sizing.plan(_with("prod", nodePools__query__provisioner="managedNodeGroup")))
