@@ -56,6 +56,10 @@ def render_spec(settings: Settings, plan: Plan) -> dict[str, Any]:
     nodes = {g.name: g.nodes for g in plan.groups}
     collections = settings.topology.collections
     return {
+        # With declared groups the chart starts each group's query nodes with MILVUS_SERVER_LABEL_RESOURCE_GROUP
+        # (render/milvus_values.py replicaResourceGroups; chart querynode-deployment.yaml:115-116), so on Milvus
+        # >= 2.6.8 the labels own membership and the reconciler only declares groups that accept them.
+        "membership": "labels" if settings.topology.resource_groups else "counts",
         "resourceGroups": [{"name": g.name, "nodes": nodes[g.name]} for g in settings.topology.resource_groups],
         "databases": sorted({c.database for c in collections} - {"default"}),
         "collections": [{

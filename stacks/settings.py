@@ -35,6 +35,24 @@ def _dns_label(value: str) -> str:
     return value
 
 
+# A resource group's name must satisfy Milvus (internal/proxy/util.go ValidateResourceGroupName: a letter or '_',
+# then letters, digits, '_') and the chart, which appends it to the query and streaming node Deployment names and
+# uses it as the label value milvus.io/resource-group (querynode-deployment.yaml:6,12 at chart 5.0.19): lowercase RFC 1123.
+_RESOURCE_GROUP = re.compile(r"^[a-z][a-z0-9]*$")
+
+
+def _resource_group_name(value: str) -> str:
+    if len(value) > 63 or not _RESOURCE_GROUP.match(value):
+        fix = re.sub(r"[^a-z0-9]", "", value.lower()).lstrip("0123456789")[:63] or "rga"
+        raise ValueError(
+            f"{value!r} is not a resource-group name both Milvus and Kubernetes accept: Milvus allows only "
+            f"letters, digits and '_' and the chart puts the name into Deployment names (lowercase letters, digits "
+            f"and '-'), so use lowercase letters and digits, starting with a letter, at most 63 characters "
+            f"(e.g. {fix!r})"
+        )
+    return value
+
+
 def _label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
@@ -86,6 +104,7 @@ def _quantity(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+ResourceGroupName = Annotated[str, AfterValidator(_resource_group_name)]
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
@@ -368,7 +387,7 @@ class IndexSettings(Model):
 
 
 class ResourceGroupSettings(Model):
-    name: DnsLabel
+    name: ResourceGroupName
     min_nodes: int = Field(0, ge=0, le=1000)
     """Query nodes the group keeps even when its collections need fewer."""
 
@@ -383,7 +402,7 @@ class CollectionSettings(Model):
     metric: Metric = "COSINE"
     shards: int = Field(1, ge=1)
     replicas: int = Field(1, ge=1, le=100)
-    resource_groups: tuple[DnsLabel, ...] = ()
+    resource_groups: tuple[ResourceGroupName, ...] = ()
     """0 names: the default group; 1: every replica there; otherwise one per replica."""
     scalar_bytes_per_entity: int = Field(0, ge=0, le=10**7)
     segment_size_mb: int = Field(1024, ge=64, le=16384)

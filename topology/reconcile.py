@@ -42,6 +42,21 @@ MAX_SHARDS = 16
 # UpdateResourceGroups (declarative node counts) exists since Milvus 2.4.1; older servers answer UNIMPLEMENTED
 # and ignore the config given to CreateResourceGroup, so nodes must be moved with TransferNode.
 DECLARATIVE_RG_VERSION = (2, 4, 1)
+# Since 2.6.8 a query node started with env MILVUS_SERVER_LABEL_RESOURCE_GROUP=<g> carries the session label
+# RESOURCE_GROUP=<g> (pkg/util/sessionutil server-label rules, LabelResourceGroup; the 2.6.8 note in
+# internal/querycoordv2/session/node_manager.go IsEmbeddedQueryNodeInStreamingNode), QueryCoord puts it straight
+# into group <g> when it comes up (creating <g> if missing), and a group's node_filter.node_labels decides which
+# nodes it accepts (meta/resource_manager.go mustSelectAssignIncomingNodeTargetRG and
+# stageCreateResourceGroupIfNotExists; meta/resource_group.go AcceptNode, SelectNodeForRG).
+LABEL_RG_VERSION = (2, 6, 8)
+RG_LABEL_KEY = "RESOURCE_GROUP"
+# defaultResourceGroupCapacity (meta/resource_group.go): the limit Milvus gives a group it creates from a label.
+# A labelled group never has "redundant" nodes, so a rollout's surge pod is never pushed out to the default group.
+LABEL_GROUP_LIMIT = 1_000_000
+# Who decides which query nodes are in a declared group: "counts" (the reconciler declares node counts, or moves
+# nodes on servers without declarative groups) or "labels" (the chart starts each group's query nodes with
+# MILVUS_SERVER_LABEL_RESOURCE_GROUP=<group>; the reconciler only declares the group to accept exactly those).
+MEMBERSHIPS = ("counts", "labels")
 
 
 class SpecError(ValueError):
@@ -97,11 +112,12 @@ class Spec:
     resource_groups: tuple[ResourceGroupSpec, ...] = ()
     databases: tuple[str, ...] = ()
     collections: tuple[CollectionSpec, ...] = ()
+    membership: str = "counts"
 
 
 # The spec's fields exactly as components/milvus_topology.py `render_spec` writes them: any other key is a typo
 # that would otherwise be ignored (a `replica: 3` silently meaning 1 replica).
-SPEC_FIELDS = ("resourceGroups", "databases", "collections")
+SPEC_FIELDS = ("resourceGroups", "databases", "collections", "membership")
 GROUP_FIELDS = ("name", "nodes")
 COLLECTION_FIELDS = ("database", "name", "dim", "metric", "index", "shards", "replicas", "resourceGroups")
 INDEX_FIELDS = ("type", "params")
@@ -194,6 +210,10 @@ def parse_spec(data: Any) -> Spec:
     if not isinstance(data, Mapping):
         raise SpecError([f"must be a JSON object with {', '.join(SPEC_FIELDS)}, got {_show(data)}"])
     _check_fields(data, "", SPEC_FIELDS, problems)
+    membership = data.get("membership", "counts")
+    if membership not in MEMBERSHIPS:
+        problems.append(f"membership: must be one of {list(MEMBERSHIPS)}, got {_show(membership)}")
+        membership = "counts"
 
     groups: list[ResourceGroupSpec] = []
     for i, raw in enumerate(_list(data, "resourceGroups", "{name, nodes} objects", problems)):
@@ -208,6 +228,11 @@ def parse_spec(data: Any) -> Spec:
             continue
         if name == DEFAULT_RG:
             problems.append(f"{where}.name: {DEFAULT_RG} is Milvus' own group; it cannot be declared")
+        elif not COLLECTION_NAME.fullmatch(name):
+            # internal/proxy/util.go ValidateResourceGroupName: the same rule as collection names.
+            problems.append(
+                f"{where}.name: must be letters, digits and underscores (not starting with a digit), got {_show(name)}"
+            )
         first = next((j for j, g in enumerate(groups) if g.name == name), None)
         if first is not None:
             problems.append(f"{where}.name: {name!r} is already declared at resourceGroups[{first}]; declare it once")
@@ -312,7 +337,7 @@ def parse_spec(data: Any) -> Spec:
             )
     if problems:
         raise SpecError(problems)
-    return Spec(tuple(groups), tuple(databases), tuple(collections))
+    return Spec(tuple(groups), tuple(databases), tuple(collections), membership)
 
 
 def _decode_error(error: UnicodeDecodeError) -> str:
@@ -365,6 +390,8 @@ class GroupState:
     available_nodes: int
     # requests.node_num on servers with declarative groups; None where Milvus has no such config (< 2.4.1).
     declared_nodes: int | None = None
+    limit_nodes: int | None = None  # limits.node_num, likewise
+    node_labels: tuple[tuple[str, str], ...] = ()  # node_filter.node_labels as (key, value)
 
 
 @dataclass(frozen=True)
@@ -398,6 +425,10 @@ class ServerState:
     def declarative_groups(self) -> bool:
         return self.version >= DECLARATIVE_RG_VERSION
 
+    def labelled_groups(self, spec: Spec) -> bool:
+        """Whether the spec's groups are owned by node labels on this server: asked for, and understood."""
+        return spec.membership == "labels" and self.version >= LABEL_RG_VERSION
+
 
 def parse_version(text: str) -> tuple[int, int, int]:
     """'v2.3.5-lite' -> (2, 3, 5); anything unreadable is treated as a current server."""
@@ -408,14 +439,22 @@ def parse_version(text: str) -> tuple[int, int, int]:
 # ---------------------------------------------------------------------------------------------------- plan
 
 
+def _config_text(name: str, nodes: int, labelled: bool) -> str:
+    if labelled:
+        return f"requests={nodes} nodes, members: query nodes labelled {RG_LABEL_KEY}={name}"
+    return f"requests=limits={nodes} nodes"
+
+
 @dataclass(frozen=True)
 class CreateResourceGroup:
     name: str
     nodes: int
     declarative: bool
+    # True: members are the query nodes labelled RESOURCE_GROUP=<name> (node_filter), not a count to fill.
+    labelled: bool = False
 
     def describe(self) -> str:
-        how = f"requests=limits={self.nodes} nodes" if self.declarative else "nodes moved separately"
+        how = _config_text(self.name, self.nodes, self.labelled) if self.declarative else "nodes moved separately"
         return f"create resource group {self.name} ({how})"
 
 
@@ -423,9 +462,36 @@ class CreateResourceGroup:
 class UpdateResourceGroup:
     name: str
     nodes: int
+    labelled: bool = False
 
     def describe(self) -> str:
-        return f"set resource group {self.name} to {self.nodes} nodes"
+        return f"set resource group {self.name} to {_config_text(self.name, self.nodes, self.labelled)}"
+
+
+def group_config(name: str, nodes: int, labelled: bool) -> dict[str, Any]:
+    """The ResourceGroupConfig the reconciler declares, as the keyword arguments pymilvus takes.
+
+    Labelled: requests = the planned count (so describe_resource_group reports a missing node while a pod is
+    not up), limits = Milvus' own capacity for label-created groups, node_filter = the chart's label. A node is
+    only moved into a group that accepts it (resource_group.go SelectNodeForRG/AcceptNode), so no group can take
+    another group's labelled node to meet its requests, and a node without the label is moved out.
+    """
+    if labelled:
+        return {
+            "requests": {"node_num": nodes},
+            "limits": {"node_num": LABEL_GROUP_LIMIT},
+            "node_filter": {"node_labels": [{"key": RG_LABEL_KEY, "value": name}]},
+        }
+    return {"requests": {"node_num": nodes}, "limits": {"node_num": nodes}}
+
+
+def _config_matches(group: GroupState, want: Mapping[str, Any]) -> bool:
+    labels = tuple((item["key"], item["value"]) for item in want.get("node_filter", {}).get("node_labels", []))
+    return (group.declared_nodes, group.limit_nodes, group.node_labels) == (
+        want["requests"]["node_num"],
+        want["limits"]["node_num"],
+        labels,
+    )
 
 
 @dataclass(frozen=True)
@@ -577,12 +643,16 @@ def _plan_groups(spec: Spec, state: ServerState) -> tuple[list[Action], list[Dri
     actions: list[Action] = []
     drift: list[Drift] = []
     nodes = {name: g.available_nodes for name, g in state.groups.items()}
+    labelled = state.labelled_groups(spec)
     for rg in spec.resource_groups:
         if rg.name not in state.groups:
-            actions.append(CreateResourceGroup(rg.name, rg.nodes, state.declarative_groups))
+            actions.append(CreateResourceGroup(rg.name, rg.nodes, state.declarative_groups, labelled))
             nodes[rg.name] = 0
-        elif state.declarative_groups and state.groups[rg.name].declared_nodes != rg.nodes:
-            actions.append(UpdateResourceGroup(rg.name, rg.nodes))
+        elif state.declarative_groups and not _config_matches(
+            state.groups[rg.name], group_config(rg.name, rg.nodes, labelled)
+        ):
+            # Also a group Milvus created itself when its first labelled node came up (requests 0, no filter).
+            actions.append(UpdateResourceGroup(rg.name, rg.nodes, labelled))
     if state.declarative_groups:
         # The server moves nodes itself to meet requests; plan against the declared counts.
         for rg in spec.resource_groups:
@@ -740,6 +810,22 @@ def plan(spec: Spec, state: ServerState) -> Plan:
     return Plan(tuple(actions), tuple(drift), tuple(unmanaged), tuple(errors), tuple(waits))
 
 
+def load_kwargs(replicas: int, groups: Sequence[str]) -> dict[str, Any]:
+    """load_collection's placement arguments: always an explicit replica_number.
+
+    With the chart's replicaResourceGroups, Milvus has a cluster-level load config (queryCoord
+    clusterLevelLoadReplicaNumber/ResourceGroups, chart config.tpl:203-205). A load whose replica_number is > 0 is
+    "user specified" (internal/querycoordv2/ddl_callbacks_alter_load_info_load_collection.go:51, kept with the
+    collection at :73), only a load with neither replicas nor groups takes the cluster's config (:85-87), and the
+    config watcher never re-places a user-specified collection (load_config_watcher.go:125-132). So each
+    collection keeps the replicas and groups its spec names, whatever the cluster-level default is.
+    """
+    kwargs: dict[str, Any] = {"replica_number": replicas}
+    if groups:
+        kwargs["resource_groups"] = list(groups)
+    return kwargs
+
+
 # ---------------------------------------------------------------------------------------------------- milvus I/O
 
 T = TypeVar("T")
@@ -882,8 +968,14 @@ class Milvus:
         groups = {}
         for name in c.list_resource_groups(timeout=self.t()):
             info = c.describe_resource_group(name, timeout=self.t())
-            declared = int(info.config.requests.node_num) if declarative and info.config else None
-            groups[name] = GroupState(name, int(info.num_available_node), declared)
+            config = info.config if declarative else None
+            groups[name] = GroupState(
+                name,
+                int(info.num_available_node),
+                int(config.requests.node_num) if config else None,
+                int(config.limits.node_num) if config else None,
+                tuple((label.key, label.value) for label in config.node_filter.node_labels) if config else (),
+            )
         databases = tuple(c.list_databases(timeout=self.t()))
         collections = {}
         for db in databases:
@@ -978,14 +1070,12 @@ class Milvus:
         c = self.client()
         if isinstance(action, CreateResourceGroup):
             if action.declarative:
-                config = ResourceGroupConfig(
-                    requests={"node_num": action.nodes}, limits={"node_num": action.nodes}
-                )
+                config = ResourceGroupConfig(**group_config(action.name, action.nodes, action.labelled))
                 c.create_resource_group(action.name, config=config, timeout=self.t())
             else:
                 c.create_resource_group(action.name, timeout=self.t())
         elif isinstance(action, UpdateResourceGroup):
-            config = ResourceGroupConfig(requests={"node_num": action.nodes}, limits={"node_num": action.nodes})
+            config = ResourceGroupConfig(**group_config(action.name, action.nodes, action.labelled))
             c.update_resource_groups({action.name: config}, timeout=self.t())
         elif isinstance(action, TransferNodes):
             self._transfer_node(action.source, action.target, action.count)
@@ -1023,10 +1113,7 @@ class Milvus:
             raise TypeError(action)
 
     def _load(self, db: str, name: str, replicas: int, groups: tuple[str, ...]) -> None:
-        kwargs: dict[str, Any] = {"replica_number": replicas}
-        if groups:
-            kwargs["resource_groups"] = list(groups)
-        self.client(db).load_collection(name, timeout=self.t(), **kwargs)
+        self.client(db).load_collection(name, timeout=self.t(), **load_kwargs(replicas, groups))
 
 
 # ---------------------------------------------------------------------------------------------------- CLI

@@ -53,7 +53,7 @@ CASES = {
     "namespace-kube-public-extra": "milvus-eks:quotas.extraNamespaces[0]: 'kube-public'",
     "namespace-same": "milvus-eks:monitoring.namespace: is 'monitoring', the same as milvus.namespace",
     "duplicate-collection": "milvus-eks:topology.collections[1].name: 'default.docs' is already declared",
-    "duplicate-resource-group": "milvus-eks:topology.resourceGroups[1].name: 'rg-a' is already declared",
+    "duplicate-resource-group": "milvus-eks:topology.resourceGroups[1].name: 'rga' is already declared",
     "replicas-zero-proxy": "milvus-eks:milvus.components.proxy.replicas: is 0",
     "replicas-zero-mixcoord": "milvus-eks:milvus.components.mixCoordinator.replicas: is 0",
     "requests-above-limits": "milvus-eks:milvus.components.proxy.resources.requests.memory: 8Gi is above the limit",

@@ -71,7 +71,7 @@ def test_pure_manifests_are_valid_with_every_option(stack: str):
     s = settings_for(stack, {"service": {"type": "internalNlb", "allowedNamespaces": ["apps", "batch"],
                                          "allowedCidrs": ["10.0.0.0/8", "192.168.0.0/16"]}})
     version = _cluster_version(s)
-    pods = mv.pods_per_component(s, 3, 2, ("rg-a", "rg-b"))
+    pods = mv.pods_per_component(s, 3, 2, ("rga", "rgb"))
     manifests = [mv.namespace_manifest(s),
                  mv.root_secret_manifest(s.milvus.namespace, s.milvus.release_name, "example-password", "etcd-pw"),
                  mv.load_balancer_service_manifest(s),

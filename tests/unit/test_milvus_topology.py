@@ -65,12 +65,15 @@ def test_prod_spec_figures():
     s = settings_for("prod")
     spec = mt.render_spec(s, sizing.plan(s))
     # zoneFailure replicaPerZone: each group holds one replica of both collections (208 GiB) on 3 nodes.
-    assert spec["resourceGroups"] == [{"name": "rg-a", "nodes": 3}, {"name": "rg-b", "nodes": 3}]
+    assert spec["resourceGroups"] == [{"name": "rga", "nodes": 3}, {"name": "rgb", "nodes": 3}]
+    # The chart labels these groups' query nodes (replicaResourceGroups), so the labels own membership.
+    assert spec["membership"] == "labels"
+    assert reconcile.parse_spec(spec).membership == "labels"
     assert spec["databases"] == ["rag", "search"]
     chunks = spec["collections"][1]
     # DiskANN's build parameters reach Milvus under knowhere's names.
     assert chunks["index"] == {"type": "DISKANN", "params": {"max_degree": 56, "search_list_size": 100}}
-    assert (chunks["shards"], chunks["replicas"], chunks["resourceGroups"]) == (2, 2, ["rg-a", "rg-b"])
+    assert (chunks["shards"], chunks["replicas"], chunks["resourceGroups"]) == (2, 2, ["rga", "rgb"])
 
 
 def test_index_defaults_the_planner_assumed_are_sent_explicitly():
@@ -169,7 +172,7 @@ def test_query_pool_and_chart_follow_the_plan(graph: Graph):
 
 def test_prod_numbers_reach_the_graph(prod_graph: Graph):
     values = prod_graph.one(RELEASE, "milvus-release").inputs["values"]
-    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (3, ["rg-a", "rg-b"])
+    assert (values["queryNode"]["replicas"], values["replicaResourceGroups"]) == (3, ["rga", "rgb"])
     # prod's query pool is a Karpenter NodePool: it may grow to maxSize and is priced at the plan's 6 nodes.
     query = next(r for r in prod_graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
                  if r.inputs["metadata"]["name"] == "query").inputs
@@ -189,3 +192,9 @@ def test_the_query_node_limit_the_plan_assumes_is_the_one_the_chart_gets(graph: 
     assert parse_quantity(limits["memory"]) == plan.query_node.memory_limit_bytes
     disk_gib = int(limits["ephemeral-storage"].removesuffix("Gi"))
     assert plan.query_node.local_disk_bytes == int(disk_gib * 2**30 * sizing.MAX_DISK_USAGE)
+
+
+def test_without_declared_groups_the_spec_keeps_counts():
+    s = settings_for("dev")
+    assert not s.topology.resource_groups
+    assert mt.render_spec(s, sizing.plan(s))["membership"] == "counts"

@@ -246,8 +246,8 @@ def test_query_nodes_one_per_node_and_spread_over_zones(stack: str):
 
 def test_resource_groups_use_replica_resource_groups():
     s = settings_for("prod")
-    v = values_for(s, resource_groups=("rg-a", "rg-b"), query_node_replicas=3, streaming_node_replicas=2)
-    assert v["replicaResourceGroups"] == ["rg-a", "rg-b"]
+    v = values_for(s, resource_groups=("rga", "rgb"), query_node_replicas=3, streaming_node_replicas=2)
+    assert v["replicaResourceGroups"] == ["rga", "rgb"]
     assert v["queryNode"]["replicas"] == 3 and v["streamingNode"]["replicas"] == 2
     assert "replicaResourceGroups" not in values_for(s, resource_groups=())
 
@@ -341,7 +341,7 @@ def test_mixcoord_strategy_only_with_active_standby():
 
 def test_pdbs_for_multi_pod_components_select_chart_labels():
     s = settings_for("prod")
-    pods = mv.pods_per_component(s, 2, 1, ("rg-a", "rg-b"))
+    pods = mv.pods_per_component(s, 2, 1, ("rga", "rgb"))
     assert pods == {"mixCoordinator": 2, "proxy": 3, "queryNode": 4, "dataNode": 2, "streamingNode": 2}
     pdbs = {p["metadata"]["name"]: p for p in mv.pdb_manifests("milvus", "milvus", pods)}
     assert set(pdbs) == {"milvus-mixcoord", "milvus-proxy", "milvus-querynode", "milvus-datanode",

@@ -149,17 +149,17 @@ CHART_OUTPUT = """---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: milvus-querynode-rg-a
+  name: milvus-querynode-rga
   labels: {app.kubernetes.io/name: milvus, app.kubernetes.io/instance: milvus, component: querynode}
 spec:
   replicas: 2
   selector:
     matchLabels: {app.kubernetes.io/name: milvus, app.kubernetes.io/instance: milvus, component: querynode,
-                  milvus.io/resource-group: rg-a}
+                  milvus.io/resource-group: rga}
   template:
     metadata:
       labels: {app.kubernetes.io/name: milvus, app.kubernetes.io/instance: milvus, component: querynode,
-               milvus.io/resource-group: rg-a}
+               milvus.io/resource-group: rga}
     spec:
       containers: [{name: querynode, image: "milvusdb/milvus:v2.6.15"}]
 ---
@@ -202,4 +202,4 @@ def test_post_renderer_sets_the_class_by_component_and_passes_everything_else_th
     assert docs[1]["spec"]["template"]["spec"]["priorityClassName"] == helm_postrender.CONTROL
     assert docs[2]["spec"]["template"]["spec"]["priorityClassName"] == "already-set"
     assert docs[3] == yaml.safe_load(CHART_OUTPUT.split("---")[-1])
-    assert docs[0]["spec"]["replicas"] == 2 and docs[0]["metadata"]["name"] == "milvus-querynode-rg-a"
+    assert docs[0]["spec"]["replicas"] == 2 and docs[0]["metadata"]["name"] == "milvus-querynode-rga"

@@ -25,7 +25,7 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ADDED = {
     "dev": {"name": "extra", "dim": 768, "vectors": 3_000_000},
     "prod": {"database": "search", "name": "extra", "dim": 768, "vectors": 40_000_000, "replicas": 2,
-             "resourceGroups": ["rg-a", "rg-b"]},
+             "resourceGroups": ["rga", "rgb"]},
 }
 
 

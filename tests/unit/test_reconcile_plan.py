@@ -35,7 +35,7 @@ V23 = (2, 3, 5)
 V26 = (2, 6, 15)
 
 BASE = {
-    "resourceGroups": [{"name": "rg-a", "nodes": 2}],
+    "resourceGroups": [{"name": "rga", "nodes": 2}],
     "databases": ["default", "search"],
     "collections": [
         {
@@ -46,7 +46,7 @@ BASE = {
             "index": {"type": "HNSW", "params": {"M": 16, "efConstruction": 200}},
             "shards": 2,
             "replicas": 1,
-            "resourceGroups": ["rg-a"],
+            "resourceGroups": ["rga"],
         }
     ],
 }
@@ -61,7 +61,8 @@ def server(version=V23, groups: Mapping[str, int] | None = None, declared=None, 
     groups = {DEFAULT_RG: 1} if groups is None else groups
     return ServerState(
         version=version,
-        groups={n: GroupState(n, k, (declared or {}).get(n)) for n, k in groups.items()},
+        # A group declared by counts (requests == limits), as the reconciler declares it without labels.
+        groups={n: GroupState(n, k, (declared or {}).get(n), (declared or {}).get(n)) for n, k in groups.items()},
         databases=tuple(databases),
         collections={(c.database, c.name): c for c in collections},
     )
@@ -77,7 +78,7 @@ def docs_state(**changes) -> CollectionState:
         metric="COSINE",
         index_params={"M": "16", "efConstruction": "200"},
         load_state="Loaded",
-        replica_groups=("rg-a",),
+        replica_groups=("rga",),
     )
     values.update(changes)
     return CollectionState(**values)
@@ -86,8 +87,8 @@ def docs_state(**changes) -> CollectionState:
 def converged_server(version=V23):
     return server(
         version,
-        groups={DEFAULT_RG: 0, "rg-a": 2},
-        declared={"rg-a": 2} if version >= (2, 4, 1) else None,
+        groups={DEFAULT_RG: 0, "rga": 2},
+        declared={"rga": 2} if version >= (2, 4, 1) else None,
         databases=("default", "search"),
         collections=[docs_state()],
     )
@@ -96,19 +97,19 @@ def converged_server(version=V23):
 def test_empty_server_2_3_creates_everything_in_dependency_order():
     result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 3}))
     assert result.actions == (
-        CreateResourceGroup("rg-a", 2, declarative=False),
-        TransferNodes(DEFAULT_RG, "rg-a", 2),
+        CreateResourceGroup("rga", 2, declarative=False),
+        TransferNodes(DEFAULT_RG, "rga", 2),
         CreateDatabase("search"),
         CreateCollection(parse_spec(BASE).collections[0]),
         CreateIndex(parse_spec(BASE).collections[0]),
-        LoadCollection("search", "docs", 1, ("rg-a",)),
+        LoadCollection("search", "docs", 1, ("rga",)),
     )
     assert not result.drift and not result.errors
 
 
 def test_empty_server_2_6_declares_node_counts_instead_of_moving_nodes():
     result = plan(parse_spec(BASE), server(V26, groups={DEFAULT_RG: 0}))
-    assert result.actions[0] == CreateResourceGroup("rg-a", 2, declarative=True)
+    assert result.actions[0] == CreateResourceGroup("rga", 2, declarative=True)
     assert not any(isinstance(a, TransferNodes) for a in result.actions)
     # The load is planned against the declared count, not the (still empty) group.
     assert not result.errors
@@ -123,15 +124,15 @@ def test_converged_server_plans_nothing(version):
 
 def test_declared_node_count_change_on_2_6_is_an_update():
     state = converged_server(V26)
-    result = plan(parse_spec({**BASE, "resourceGroups": [{"name": "rg-a", "nodes": 3}]}), state)
-    assert result.actions == (UpdateResourceGroup("rg-a", 3),)
+    result = plan(parse_spec({**BASE, "resourceGroups": [{"name": "rga", "nodes": 3}]}), state)
+    assert result.actions == (UpdateResourceGroup("rga", 3),)
 
 
 def test_node_shortfall_on_2_3_moves_what_it_can_and_reports_the_rest():
     result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 1}, databases=("default", "search")))
-    assert TransferNodes(DEFAULT_RG, "rg-a", 1) in result.actions
+    assert TransferNodes(DEFAULT_RG, "rga", 1) in result.actions
     [drift] = result.drift
-    assert drift.target == "resource group rg-a" and (drift.actual, drift.wanted) == (1, 2)
+    assert drift.target == "resource group rga" and (drift.actual, drift.wanted) == (1, 2)
 
 
 def test_nodes_hosting_loaded_replicas_of_unmanaged_collections_are_not_moved():
@@ -144,12 +145,12 @@ def test_nodes_hosting_loaded_replicas_of_unmanaged_collections_are_not_moved():
 
 
 def test_surplus_nodes_go_back_to_the_default_group_but_not_from_under_a_replica():
-    spec = parse_spec({**BASE, "resourceGroups": [{"name": "rg-a", "nodes": 0}], "collections": []})
-    state = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"))
-    assert plan(spec, state).actions == (TransferNodes("rg-a", DEFAULT_RG, 2),)
-    loaded = docs_state(replica_groups=("rg-a",))
-    state = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"), collections=[loaded])
-    assert plan(spec, state).actions == (TransferNodes("rg-a", DEFAULT_RG, 1),)
+    spec = parse_spec({**BASE, "resourceGroups": [{"name": "rga", "nodes": 0}], "collections": []})
+    state = server(groups={DEFAULT_RG: 0, "rga": 2}, databases=("default", "search"))
+    assert plan(spec, state).actions == (TransferNodes("rga", DEFAULT_RG, 2),)
+    loaded = docs_state(replica_groups=("rga",))
+    state = server(groups={DEFAULT_RG: 0, "rga": 2}, databases=("default", "search"), collections=[loaded])
+    assert plan(spec, state).actions == (TransferNodes("rga", DEFAULT_RG, 1),)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,7 @@ def test_surplus_nodes_go_back_to_the_default_group_but_not_from_under_a_replica
 def test_immutable_differences_are_drift_and_leave_the_collection_alone(change, what):
     # Not loaded, so without the drift the planner would load it: drift must suppress that too.
     state = server(
-        groups={DEFAULT_RG: 0, "rg-a": 2},
+        groups={DEFAULT_RG: 0, "rga": 2},
         databases=("default", "search"),
         collections=[docs_state(load_state="NotLoad", replica_groups=(), **change)],
     )
@@ -176,7 +177,7 @@ def test_immutable_differences_are_drift_and_leave_the_collection_alone(change, 
 
 def test_resumes_a_collection_created_before_a_kill():
     state = server(
-        groups={DEFAULT_RG: 0, "rg-a": 2},
+        groups={DEFAULT_RG: 0, "rga": 2},
         databases=("default", "search"),
         collections=[docs_state(index_type=None, metric=None, index_params={}, load_state="NotLoad", replica_groups=())],
     )
@@ -188,7 +189,7 @@ def test_resumes_a_collection_created_before_a_kill():
 def test_a_declared_collection_still_loading_is_waited_for_then_planned(known):
     # A killed run's load goes on in the server; its replica layout is only readable once it is done.
     state = server(
-        groups={DEFAULT_RG: 0, "rg-a": 2},
+        groups={DEFAULT_RG: 0, "rga": 2},
         databases=("default", "search"),
         collections=[docs_state(load_state="Loading", replica_groups=(), replicas_known=known)],
     )
@@ -196,14 +197,14 @@ def test_a_declared_collection_still_loading_is_waited_for_then_planned(known):
     assert result.actions == () and not result.errors
     assert result.waits == (WaitForLoad("search", "docs", False, result.waits[0].why),)
     assert not result.converged
-    loaded = server(groups={DEFAULT_RG: 0, "rg-a": 2}, databases=("default", "search"), collections=[docs_state()])
+    loaded = server(groups={DEFAULT_RG: 0, "rga": 2}, databases=("default", "search"), collections=[docs_state()])
     assert plan(parse_spec(BASE), loaded).converged
 
 
 def test_another_clients_load_is_left_alone_when_no_node_moves():
     other = docs_state(database="default", name="theirs", load_state="Loading", replica_groups=(),
                        replicas_known=False)
-    state = server(groups={DEFAULT_RG: 1, "rg-a": 2}, databases=("default", "search"), collections=[docs_state(), other])
+    state = server(groups={DEFAULT_RG: 1, "rga": 2}, databases=("default", "search"), collections=[docs_state(), other])
     result = plan(parse_spec(BASE), state)
     assert result.waits == () and result.converged
     assert "collection default.theirs" in result.unmanaged
@@ -215,29 +216,29 @@ def test_another_clients_load_is_waited_for_before_moving_nodes():
                        replicas_known=False)
     state = server(groups={DEFAULT_RG: 2}, databases=("default", "search"), collections=[other])
     result = plan(parse_spec(BASE), state)
-    assert TransferNodes(DEFAULT_RG, "rg-a", 2) in result.actions  # a guess that would strand its replica
+    assert TransferNodes(DEFAULT_RG, "rga", 2) in result.actions  # a guess that would strand its replica
     assert [(w.key, w.routing_only) for w in result.waits] == [("default.theirs", True)]
     # Once Milvus places it, its replica keeps its node: one node moves instead of two.
     placed = replace(other, replicas_known=True, replica_groups=(DEFAULT_RG,))
     result = plan(parse_spec(BASE), server(groups={DEFAULT_RG: 2}, databases=("default", "search"), collections=[placed]))
     assert result.waits == ()
-    assert TransferNodes(DEFAULT_RG, "rg-a", 1) in result.actions
+    assert TransferNodes(DEFAULT_RG, "rga", 1) in result.actions
 
 
 def test_group_change_of_a_loaded_collection_transfers_replicas_without_release():
     state = server(
-        groups={DEFAULT_RG: 1, "rg-a": 2},
+        groups={DEFAULT_RG: 1, "rga": 2},
         databases=("default", "search"),
         collections=[docs_state(replica_groups=(DEFAULT_RG,))],
     )
     result = plan(parse_spec(BASE), state)
-    assert result.actions == (TransferReplica("search", "docs", DEFAULT_RG, "rg-a", 1),)
+    assert result.actions == (TransferReplica("search", "docs", DEFAULT_RG, "rga", 1),)
 
 
 def test_replica_number_change_is_the_only_reload():
     spec = parse_spec({**BASE, "collections": [{**BASE["collections"][0], "replicas": 2}]})
     result = plan(spec, converged_server())
-    assert result.actions == (ReloadCollection("search", "docs", 2, ("rg-a",), ("rg-a",)),)
+    assert result.actions == (ReloadCollection("search", "docs", 2, ("rga",), ("rga",)),)
 
 
 def test_replicas_beyond_the_query_nodes_is_an_error_naming_the_collection_and_counts():
@@ -267,7 +268,7 @@ def test_one_replica_per_named_group():
 
 def test_unmanaged_things_are_listed_and_never_acted_on():
     state = server(
-        groups={DEFAULT_RG: 0, "rg-a": 2, "old-rg": 1},
+        groups={DEFAULT_RG: 0, "rga": 2, "old-rg": 1},
         databases=("default", "search", "archive"),
         collections=[docs_state(), docs_state(database="archive", name="old", num_shards=7)],
     )
@@ -346,22 +347,22 @@ def test_retry_does_not_retry_a_real_error():
 @given(
     nodes=st.integers(0, 4),
     have=st.integers(0, 4),
-    loaded=st.lists(st.sampled_from([DEFAULT_RG, "rg-a"]), max_size=3),
+    loaded=st.lists(st.sampled_from([DEFAULT_RG, "rga"]), max_size=3),
 )
 def test_node_moves_never_leave_a_loaded_replica_without_a_node(nodes, have, loaded):
-    spec = parse_spec({"resourceGroups": [{"name": "rg-a", "nodes": nodes}]})
+    spec = parse_spec({"resourceGroups": [{"name": "rga", "nodes": nodes}]})
     collections = [
         docs_state(database="default", name=f"c{i}", replica_groups=(g,)) for i, g in enumerate(loaded)
     ]
-    state = server(groups={DEFAULT_RG: 2, "rg-a": have}, collections=collections)
-    after = {DEFAULT_RG: 2, "rg-a": have}
+    state = server(groups={DEFAULT_RG: 2, "rga": have}, collections=collections)
+    after = {DEFAULT_RG: 2, "rga": have}
     for action in plan(spec, state).actions:
         assert isinstance(action, TransferNodes)
         after[action.source] -= action.count
         after[action.target] += action.count
     for group in after:
         needed = max([0] + [1 for g in loaded if g == group])
-        assert after[group] >= min(needed, {DEFAULT_RG: 2, "rg-a": have}[group])
+        assert after[group] >= min(needed, {DEFAULT_RG: 2, "rga": have}[group])
     assert all(n >= 0 for n in after.values())
 
 

@@ -443,7 +443,7 @@ def prod_shaped() -> tuple[list[dict], list[PoolShape]]:
              pool("coord", ("m7i.2xlarge",), 3, 6, taints=tainted("coord"), zones=zones)]
     objects = [workload("node-exporter", "50m", "64Mi", kind="DaemonSet", pool_name=None, namespace="monitoring",
                         tolerations=[{"operator": "Exists"}])]
-    for group in ("rg-a", "rg-b"):
+    for group in ("rga", "rgb"):
         labels = {**milvus_labels("querynode"), "milvus.io/resource-group": group}
         spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
                    "labelSelector": {"matchLabels": milvus_labels("querynode")},
@@ -490,7 +490,7 @@ def test_a_prod_sized_check_is_fast_and_feasible():
     assert report.problems == (), text(report)
     s = report.scenario("baseline")
     assert len(s.nodes) == 21 and len(s.placements) == 21 + 32
-    query_nodes = {s.placements[f"ns/milvus-querynode-{g}[{k}]"] for g in ("rg-a", "rg-b") for k in range(5)}
+    query_nodes = {s.placements[f"ns/milvus-querynode-{g}[{k}]"] for g in ("rga", "rgb") for k in range(5)}
     assert len(query_nodes) == 10  # one per node
     # Generous bound for a shared CI runner; the measured figure is in the README/report.
     assert elapsed < 1.0

@@ -124,8 +124,20 @@ MUTATIONS = [
     ("duplicate-collection", lambda c: c["milvus-eks:topology"]["collections"].append(
         {"name": "docs", "dim": 8, "vectors": 10}),
      "topology.collections[1].name", ["'default.docs' is already declared at topology.collections[0]"]),
-    ("duplicate-resource-group", _set("topology.resourceGroups", [{"name": "rg-a"}, {"name": "rg-a"}]),
+    ("duplicate-resource-group", _set("topology.resourceGroups", [{"name": "rga"}, {"name": "rga"}]),
      "topology.resourceGroups[1].name", ["already declared"]),
+    # Milvus refuses '-' in group names (internal/proxy/util.go ValidateResourceGroupName); the chart puts them
+    # into Deployment names, which refuse '_' and capitals. Each message suggests a name both accept.
+    ("resource-group-dash", _set("topology.resourceGroups", [{"name": "rg-a"}]), "topology.resourceGroups[0].name",
+     ["'rg-a' is not a resource-group name", "Milvus allows only letters, digits and '_'", "e.g. 'rga'"]),
+    ("resource-group-underscore", _set("topology.resourceGroups", [{"name": "rg_a"}]),
+     "topology.resourceGroups[0].name", ["'rg_a'", "Deployment names", "e.g. 'rga'"]),
+    ("resource-group-capitals", _set("topology.resourceGroups", [{"name": "RgA"}]), "topology.resourceGroups[0].name",
+     ["'RgA'", "lowercase letters and digits", "e.g. 'rga'"]),
+    ("resource-group-leading-digit", _set("topology.resourceGroups", [{"name": "1rg"}]),
+     "topology.resourceGroups[0].name", ["starting with a letter", "e.g. 'rg'"]),
+    ("collection-group-dash", lambda c: c["milvus-eks:topology"]["collections"][0].update(resourceGroups=["rg-a"]),
+     "topology.collections[0].resourceGroups[0]", ["'rg-a' is not a resource-group name"]),
     # Values that silently change meaning.
     ("replicas-zero", _set("milvus.components.dataNode.replicas", 0), "milvus.components.dataNode.replicas",
      ["is 0", "at least 1"]),
@@ -169,10 +181,10 @@ MUTATIONS = [
      ["M 1", "2..2048"]),
     ("unknown-index-param", _set("topology.collections.0.index.params.nlist", 128),
      "topology.collections[0].index.params", ["unknown HNSW parameter 'nlist'"]),
-    ("undeclared-resource-group", _set("topology.collections.0.resourceGroups", ["rg-x"]),
-     "topology.collections[0].resourceGroups", ["'rg-x'", "topology.resourceGroups"]),
+    ("undeclared-resource-group", _set("topology.collections.0.resourceGroups", ["rgx"]),
+     "topology.collections[0].resourceGroups", ["'rgx'", "topology.resourceGroups"]),
     ("groups-not-matching-replicas", _set("topology.collections.0", {
-        "name": "docs", "dim": 768, "vectors": 1000, "replicas": 3, "resourceGroups": ["rg-a", "rg-b"]}),
+        "name": "docs", "dim": 768, "vectors": 1000, "replicas": 3, "resourceGroups": ["rga", "rgb"]}),
      "topology.collections[0].resourceGroups", ["2 groups for 3 replicas"]),
     ("segment-cannot-load", _set("topology.collections.0.segmentSizeMb", 16384),
      "topology.collections[0].segmentSizeMb", ["16384 MiB", "loadMemoryUsageFactor 2", "m6id.2xlarge"]),

@@ -137,8 +137,8 @@ def test_prod_plan_figures():
     assert chunks.loading_memory_bytes == math.ceil(20_480 * MB * 1.15)
     assert chunks.local_disk_bytes == 86_400 * MB
     assert [(g.name, g.nodes_needed, g.nodes, g.limited_by) for g in p.groups] == [
-        ("rg-a", 3, 3, "memory"), ("rg-b", 3, 3, "memory")]
-    assert p.resource_groups == ("rg-a", "rg-b")
+        ("rga", 3, 3, "memory"), ("rgb", 3, 3, "memory")]
+    assert p.resource_groups == ("rga", "rgb")
     assert (p.query_node_replicas, p.query_nodes) == (3, 6)
     assert p.pool("query") == sizing.PoolPlan("query", 6, 6, 24)
     # 6 × 16 vCPU → 6 streaming units → 2 nodes; a 3-zone stack needs 2 anyway.
@@ -150,8 +150,8 @@ def test_prod_zone_loss_is_computed_and_the_fix_named():
     p = sizing.plan(_spread_only("prod"))
     assert [g.zone_pods for g in p.groups] == [(1, 1, 1), (1, 1, 1)]
     # 2 surviving r6id.4xlarge hold 2 × 103 GiB, a replica set here needs 207.5 GiB.
-    assert not p.az_failure_tolerant and "minNodes of rg-a to 5" in p.az_failure_reason
-    fixed = sizing.plan(_spread_only("prod", groups=[{"name": "rg-a", "minNodes": 5}, {"name": "rg-b", "minNodes": 5}]))
+    assert not p.az_failure_tolerant and "minNodes of rga to 5" in p.az_failure_reason
+    fixed = sizing.plan(_spread_only("prod", groups=[{"name": "rga", "minNodes": 5}, {"name": "rgb", "minNodes": 5}]))
     assert fixed.az_failure_tolerant and fixed.query_nodes == 10
     assert [g.zone_pods for g in fixed.groups] == [(2, 2, 1), (2, 2, 1)]
     assert {g.limited_by for g in fixed.groups} == {"minNodes"}
@@ -161,7 +161,7 @@ def test_full_capacity_sizes_every_group_for_losing_a_zone():
     # zoneFailure fullCapacity: each group grows until its nodes outside the largest zone hold it.
     p = sizing.plan(_with("prod", topology__zoneFailure="fullCapacity"))
     assert [(g.name, g.nodes, g.limited_by, g.zone_pods) for g in p.groups] == [
-        ("rg-a", 5, "zone loss", (2, 2, 1)), ("rg-b", 5, "zone loss", (2, 2, 1))]
+        ("rga", 5, "zone loss", (2, 2, 1)), ("rgb", 5, "zone loss", (2, 2, 1))]
     assert p.az_failure_tolerant and p.query_nodes == 10
     assert p.pool("query") == sizing.PoolPlan("query", 10, 10, 24)
     assert all(g.survives_zone_loss for g in p.groups)
@@ -170,9 +170,9 @@ def test_full_capacity_sizes_every_group_for_losing_a_zone():
 def test_plan_is_json_serialisable():
     p = sizing.plan(_spread_only("prod"))
     data = json.loads(json.dumps(p.to_dict()))
-    assert data["query_nodes"] == 6 and data["groups"][0]["name"] == "rg-a"
+    assert data["query_nodes"] == 6 and data["groups"][0]["name"] == "rga"
     summary = json.loads(json.dumps(p.summary()))
-    assert summary["resourceGroups"]["rg-b"]["nodes"] == 3
+    assert summary["resourceGroups"]["rgb"]["nodes"] == 3
     assert summary["pools"]["query"] == {"min": 6, "desired": 6, "max": 24}
 
 
@@ -206,7 +206,7 @@ def test_replicas_in_one_group_each_get_their_own_nodes():
 
 
 def test_group_floor_from_min_nodes_and_query_node_replicas():
-    p = sizing.plan(_spread_only("prod", groups=[{"name": "rg-a", "minNodes": 4}, {"name": "rg-b"}]))
+    p = sizing.plan(_spread_only("prod", groups=[{"name": "rga", "minNodes": 4}, {"name": "rgb"}]))
     assert p.query_node_replicas == 4 and p.groups[0].limited_by == "minNodes"
     p = sizing.plan(_with(milvus__components={"queryNode": {"replicas": 2}}))
     assert p.query_nodes == 2 and p.groups[0].limited_by == "milvus.components.queryNode.replicas"
@@ -240,10 +240,10 @@ def test_pool_max_too_small_names_the_key_and_numbers():
 
 
 def test_replicas_beyond_what_the_pool_can_give_a_group():
-    s = _with("prod", groups=[{"name": "rg-a"}], nodePools__query__maxSize=3,
-              collections=[_col("a", 1_000, 4, ["rg-a"])])
+    s = _with("prod", groups=[{"name": "rga"}], nodePools__query__maxSize=3,
+              collections=[_col("a", 1_000, 4, ["rga"])])
     message = _paths(sizing.plan(s))["topology.collections[0].replicas"]
-    assert "4 replicas in group 'rg-a'" in message and "at most 3" in message
+    assert "4 replicas in group 'rga'" in message and "at most 3" in message
 
 
 @pytest.mark.parametrize("collection,path,fragment", [
@@ -252,11 +252,11 @@ def test_replicas_beyond_what_the_pool_can_give_a_group():
      "M 1 is outside 2..2048"),
     (_col("a", 10, index={"type": "IVF_FLAT", "params": {"M": 8}}), "topology.collections[0].index.params",
      "unknown IVF_FLAT parameter 'M'"),
-    (_col("a", 10, replicas=3, groups=["rg-a", "rg-b"]), "topology.collections[0].resourceGroups",
+    (_col("a", 10, replicas=3, groups=["rga", "rgb"]), "topology.collections[0].resourceGroups",
      "2 groups for 3 replicas"),
-    (_col("a", 10, groups=["rg-x"]), "topology.collections[0].resourceGroups", "'rg-x' is not declared"),
+    (_col("a", 10, groups=["rgx"]), "topology.collections[0].resourceGroups", "'rgx' is not declared"),
     (_col("a", 10), "topology.collections[0].resourceGroups", "the default group has none"),
-    (_col("a", 10, replicas=2, groups=["rg-a"]), "topology.collections[0].resourceGroups",
+    (_col("a", 10, replicas=2, groups=["rga"]), "topology.collections[0].resourceGroups",
      "list 2 groups (one per replica)"),
 ])
 def test_prod_problem(collection, path, fragment):
@@ -265,7 +265,7 @@ def test_prod_problem(collection, path, fragment):
 
 
 def test_shared_replicas_are_fine_in_a_two_zone_stack():
-    s = _with(groups=[{"name": "rg-a"}], collections=[_col("a", 10, replicas=2, groups=["rg-a"])])
+    s = _with(groups=[{"name": "rga"}], collections=[_col("a", 10, replicas=2, groups=["rga"])])
     assert sizing.plan(s).problems == ()
 
 
@@ -314,7 +314,7 @@ collection_strategy = st.fixed_dictionaries({
 def _unique(collections: list[dict]) -> list[dict]:
     out = []
     for i, c in enumerate(collections):
-        groups = ["rg-a", "rg-b"][: c["replicas"]] if c["replicas"] == 2 else [["rg-a", "rg-b"][i % 2]]
+        groups = ["rga", "rgb"][: c["replicas"]] if c["replicas"] == 2 else [["rga", "rgb"][i % 2]]
         out.append({**c, "name": f"c{i}", "resourceGroups": groups})
     return out
 
@@ -338,11 +338,11 @@ def test_more_vectors_never_fewer_query_nodes(collections, which, extra):
 @PROPERTY
 @given(st.lists(collection_strategy, min_size=1, max_size=3), st.integers(0, 2))
 def test_more_replicas_never_fewer_query_nodes(collections, which):
-    collections = [{**c, "replicas": 1, "resourceGroups": ["rg-a"]} for c in _unique(collections)]
+    collections = [{**c, "replicas": 1, "resourceGroups": ["rga"]} for c in _unique(collections)]
     which %= len(collections)
     before = sizing.plan(_prod_with(collections))
     grown = [dict(c) for c in collections]
-    grown[which] = {**grown[which], "replicas": 2, "resourceGroups": ["rg-a", "rg-b"]}
+    grown[which] = {**grown[which], "replicas": 2, "resourceGroups": ["rga", "rgb"]}
     after = sizing.plan(_prod_with(grown))
     assert after.query_nodes >= before.query_nodes
 
@@ -410,14 +410,14 @@ def test_replica_per_zone_needs_fewer_nodes_than_full_capacity_for_prod():
 
 def test_replica_per_zone_group_zones_follow_the_declared_order():
     p = sizing.plan(_with("prod"))
-    assert p.group_zones(("z1", "z2", "z3")) == {"rg-a": "z1", "rg-b": "z2"}
+    assert p.group_zones(("z1", "z2", "z3")) == {"rga": "z1", "rgb": "z2"}
     assert sizing.plan(_spread_only("prod")).group_zones(("z1", "z2", "z3")) == {}
 
 
 def test_replica_per_zone_problems_name_the_key():
-    one_group = _paths(sizing.plan(_with("prod", groups=[{"name": "rg-a"}], collections=[_col("a", 10**6, 1, ["rg-a"])])))
+    one_group = _paths(sizing.plan(_with("prod", groups=[{"name": "rga"}], collections=[_col("a", 10**6, 1, ["rga"])])))
     assert "topology.zoneFailure" in one_group and "at least 2" in one_group["topology.zoneFailure"]
-    four = [{"name": f"rg-{i}"} for i in range(4)]
+    four = [{"name": f"rg{i}"} for i in range(4)]
     too_many = _paths(sizing.plan(_with("prod", groups=four, collections=[_col("a", 10**6, 4, [g["name"] for g in four])])))
     assert "network.azCount is 3" in too_many["topology.resourceGroups"]
     managed = _paths(sizing.plan(_with("prod", nodePools__query__provisioner="managedNodeGroup")))
@@ -425,7 +425,7 @@ def test_replica_per_zone_problems_name_the_key():
 
 
 def test_a_single_replica_collection_is_reported_as_lost_with_its_zone():
-    s = _with("prod", collections=[_col("a", 10**7, 2, ["rg-a", "rg-b"]), _col("b", 10**7, 1, ["rg-b"])])
+    s = _with("prod", collections=[_col("a", 10**7, 2, ["rga", "rgb"]), _col("b", 10**7, 1, ["rgb"])])
     p = sizing.plan(s)
     assert not p.az_failure_tolerant and "default.b" in p.az_failure_reason
     lost = {z.collection: z for z in p.zone_loss}
@@ -450,7 +450,7 @@ def test_the_old_survive_zone_loss_key_gets_a_rename_message():
 zoned_collection = st.fixed_dictionaries({
     "dim": st.sampled_from([128, 768, 1536]),
     "vectors": st.integers(0, 2 * 10**8),
-    "groups": st.sampled_from([("rg-a", "rg-b"), ("rg-a", "rg-c"), ("rg-b", "rg-c"), ("rg-a", "rg-b", "rg-c")]),
+    "groups": st.sampled_from([("rga", "rgb"), ("rga", "rgc"), ("rgb", "rgc"), ("rga", "rgb", "rgc")]),
     "index": st.sampled_from([{"type": "HNSW", "params": {"M": 16}}, {"type": "DISKANN"}, {"type": "IVF_SQ8"}]),
     "scalarBytesPerEntity": st.integers(0, 512),
 })
@@ -458,7 +458,7 @@ zoned_collection = st.fixed_dictionaries({
 
 def _zoned(collections: list[dict], mode: str) -> Settings:
     doc = copy.deepcopy(_BASE)
-    doc["topology"]["resourceGroups"] = [{"name": g} for g in ("rg-a", "rg-b", "rg-c")]
+    doc["topology"]["resourceGroups"] = [{"name": g} for g in ("rga", "rgb", "rgc")]
     doc["topology"]["zoneFailure"] = mode
     doc["topology"]["collections"] = [
         {"name": f"c{i}", "dim": c["dim"], "vectors": c["vectors"], "replicas": len(c["groups"]),

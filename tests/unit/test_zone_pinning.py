@@ -40,13 +40,13 @@ def test_prod_values_carry_each_groups_zone():
     s = settings_for("prod")
     plan = sizing.plan(s)
     mapping = json.loads(_zones_annotation()[hp.ZONES_ANNOTATION])
-    assert mapping == {"rg-a": ZONES[0], "rg-b": ZONES[1]}
+    assert mapping == {"rga": ZONES[0], "rgb": ZONES[1]}
     assert set(mapping) == set(plan.resource_groups) and len(set(mapping.values())) == len(mapping)
 
 
 def test_each_group_deployment_is_pinned_to_its_zone_and_nothing_else_changes():
     annotations = _zones_annotation()
-    for group, zone in (("rg-a", ZONES[0]), ("rg-b", ZONES[1])):
+    for group, zone in (("rga", ZONES[0]), ("rgb", ZONES[1])):
         before = _deployment(group, annotations)
         original = copy.deepcopy(before)
         after = hp.pin_zone(before)
@@ -60,18 +60,18 @@ def test_each_group_deployment_is_pinned_to_its_zone_and_nothing_else_changes():
 def test_without_groups_or_the_map_nothing_is_pinned():
     annotations = _zones_annotation()
     assert hp.pin_zone(_deployment(None, annotations)) == _deployment(None, annotations)
-    assert hp.pin_zone(_deployment("rg-a", None)) == _deployment("rg-a", None)
+    assert hp.pin_zone(_deployment("rga", None)) == _deployment("rga", None)
     spread = values_for(settings_for("dev"))
     assert "annotations" not in spread["queryNode"]
 
 
 def test_a_group_missing_from_the_map_is_an_error():
-    with pytest.raises(ValueError, match="rg-c"):
-        hp.pin_zone(_deployment("rg-c", _zones_annotation()))
+    with pytest.raises(ValueError, match="rgc"):
+        hp.pin_zone(_deployment("rgc", _zones_annotation()))
 
 
 def test_the_script_applies_it_to_helms_stream():
-    stream = yaml.safe_dump_all([_deployment("rg-b", _zones_annotation()), {"apiVersion": "v1", "kind": "Service",
+    stream = yaml.safe_dump_all([_deployment("rgb", _zones_annotation()), {"apiVersion": "v1", "kind": "Service",
                                                                              "metadata": {"name": "milvus"}}])
     result = subprocess.run([sys.executable, hp.__file__], input=stream, capture_output=True, text=True, check=True)
     deployment, service = yaml.safe_load_all(result.stdout)
@@ -84,7 +84,7 @@ def test_the_bundle_pins_each_group_and_the_deploy_names_the_real_zones(prod_gra
     bundle = prod_graph.program["bundle"]
     pinned = {o.obj["metadata"]["name"]: o.obj["spec"]["template"]["spec"]["nodeSelector"].get(hp.ZONE_LABEL)
               for o in bundle.objects if o.obj["kind"] == "Deployment" and "querynode" in o.obj["metadata"]["name"]}
-    assert pinned == {"milvus-querynode-rg-a": ZONES[0], "milvus-querynode-rg-b": ZONES[1]}
+    assert pinned == {"milvus-querynode-rga": ZONES[0], "milvus-querynode-rgb": ZONES[1]}
     values = prod_graph.one("kubernetes:helm.sh/v3:Release", "milvus-release").inputs["values"]
     deployed = json.loads(values["queryNode"]["annotations"][hp.ZONES_ANNOTATION])
-    assert deployed == {"rg-a": MOCK_ZONES[0], "rg-b": MOCK_ZONES[1]}  # what Helm's post-renderer will read
+    assert deployed == {"rga": MOCK_ZONES[0], "rgb": MOCK_ZONES[1]}  # what Helm's post-renderer will read
