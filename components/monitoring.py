@@ -15,6 +15,7 @@ from render import bundle as b, monitoring_values as mon
 from render.bundle import Bundle
 from render.monitoring_values import GRAFANA_ADMIN_SECRET, RELEASE
 from stacks.settings import Settings
+from render.charts import crds_file
 from stacks.versions import chart_pin
 
 
@@ -65,12 +66,13 @@ class Monitoring(pulumi.ComponentResource):
             receivers.append(register(f"{name}-alert-receivers",
                                       b.deploy_time_values(secrets[mon.RECEIVERS_SECRET], leaves), in_ns))
 
-        # The chart's CRDs, applied from the vendored archive by Pulumi (server-side apply), not by Helm: Helm installs
-        # a chart's crds/ once and never upgrades them (Helm docs, "Custom Resource Definitions"), so a chart bump
-        # would run a new operator against old CRDs. Kept on delete: deleting a CRD deletes every resource of it.
-        crds = [register(f"{name}-crd-{crd['metadata']['name']}", crd, pulumi.ResourceOptions(
-                    parent=self, retain_on_delete=True, depends_on=inherited_dependencies(opts)))
-                for crd in args.bundle.crds(RELEASE)]
+        # The chart's CRDs, applied by Pulumi (server-side apply) from the file extracted from the vendored archive
+        # (tools/vendor_crds.py), not by Helm: Helm installs a chart's crds/ once and never upgrades them (Helm docs,
+        # "Custom Resource Definitions"), so a chart bump would run a new operator against old CRDs. Kept on delete
+        # (the option reaches every CRD): deleting a CRD deletes every resource of it.
+        crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=crds_file(chart_pin(RELEASE, m.chart_version)),
+                                      opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True,
+                                                                  depends_on=inherited_dependencies(opts)))
         release = k8s.helm.v3.Release(
             f"{name}-kps",
             name=RELEASE,
@@ -79,7 +81,7 @@ class Monitoring(pulumi.ComponentResource):
             values=args.bundle.monitoring_values,
             skip_crds=True,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, nodes_ns, secret, *receivers, *crds,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, nodes_ns, secret, *receivers, crds,
                                                                  *inherited_dependencies(opts)]),
         )
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])

@@ -257,3 +257,16 @@ def render_chart(pin: ChartPin, values: Mapping, *, release: str, namespace: str
                 document = post_render(document)
             objects.append(RenderedObject(Source(_owner(path, "templates"), path), hook, freeze(document)))
     return tuple(objects)
+
+
+def crds_file(pin: ChartPin) -> str:
+    """Where the CRDs of `pin` are kept as one YAML file for the program to apply (relative to the project root):
+    the chart's crds/ objects, extracted from the archive (`crds_yaml`), so Pulumi, not Helm, upgrades them."""
+    return f"charts/{pin.name}-{pin.version}-crds.yaml"
+
+
+def crds_yaml(crds: list[Mapping[str, Any]]) -> str:
+    """The CRDs as one multi-document YAML file, by name (what `crds_file` holds)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    ordered = sorted((thaw(c) for c in crds), key=lambda c: c["metadata"]["name"])
+    return yaml.dump_all(ordered, Dumper=dumper, sort_keys=True, default_flow_style=False, width=120)

@@ -11,6 +11,7 @@ from render import bundle as b
 from render import charts
 from render.validate import validate_objects
 from stacks import sizing
+from stacks.versions import chart_pin
 from stacks.config import StackConfigError
 from tests.conftest import ROOT, STACKS, graph_for
 from tools.offline import run_program
@@ -83,9 +84,7 @@ def test_components_register_the_bundle_objects(graph):
                   for r in graph.resources if r.type.startswith("kubernetes:") and r.custom
                   and not r.type.startswith("kubernetes:helm.sh/")}
     own = {(o.kind, o.name) for o in bundle.objects if o.source == b.PROGRAM}
-    # kube-prometheus-stack's CRDs are applied by the program too (Helm never upgrades a chart's crds/).
-    crds = {(o.kind, o.name) for o in bundle.objects if o.source == "kube-prometheus-stack" and o.crd}
-    assert crds and own | crds == registered
+    assert own == registered
 
 
 def test_a_chart_version_that_is_not_vendored_is_refused(tmp_path: Path):
@@ -120,12 +119,14 @@ def test_a_render_does_not_change_the_next_one():
 
 
 def test_kube_prometheus_stack_crds_follow_the_chart(graph):
-    """Applied from the vendored chart by Pulumi, so a chart bump upgrades them; Helm skips them; kept on delete."""
+    """Applied by Pulumi from the file extracted from the vendored archive, so a chart bump upgrades them; Helm
+    skips them; kept on delete. The file is exactly the archive's CRDs (regenerate: python -m tools.vendor_crds)."""
     release = graph.one("kubernetes:helm.sh/v3:Release", "monitoring-kps")
     assert release.inputs["skipCrds"] is True
-    crds = graph.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
-    bundled = {c["metadata"]["name"]: c for c in graph.program["bundle"].crds("kube-prometheus-stack")}
-    assert {c.inputs["metadata"]["name"] for c in crds} == set(bundled) and len(bundled) == 10
-    for crd in crds:
-        assert crd.inputs["spec"]["group"] == bundled[crd.inputs["metadata"]["name"]]["spec"]["group"]
-        assert crd.urn in release.depends_on and crd.retain_on_delete
+    config = graph.one("kubernetes:yaml/v2:ConfigFile", "monitoring-crds")
+    assert config.retain_on_delete and config.urn in release.depends_on
+    pin = chart_pin("kube-prometheus-stack", graph.program["settings"].monitoring.chart_version)
+    assert config.inputs["file"] == charts.crds_file(pin)
+    bundled = graph.program["bundle"].crds("kube-prometheus-stack")
+    assert len(bundled) == 10
+    assert (ROOT / charts.crds_file(pin)).read_text() == charts.crds_yaml(bundled)
