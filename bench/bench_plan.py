@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio plan/baseline    {median['plan'] / median['baseline']:.2f}")
     print(f"ratio program/package imports only {median['program'] / median['package imports only']:.2f}  "
           f"(the SDKs' lazy class loading included)")
-    print(f"{args.stack} plan absolute {median['plan']:.2f} s  (target < 5 s)")
+    print(f"{args.stack} plan absolute {median['plan']:.2f} s  (target < 3 s)")
     return 0
 
 
