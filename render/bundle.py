@@ -1,4 +1,5 @@
-"""The bundle: every Kubernetes object a stack will make exist, computed once per run and frozen.
+"""The bundle: every Kubernetes object a stack will make exist, computed once per run (a frozen dataclass whose
+objects nobody mutates: components get copies through `owned` and `crds`).
 
 settings → plan → values → the vendored charts rendered by Helm (post-renderer applied as Helm applies it) plus
 the program's own objects. Everything downstream reads it: the capacity chain (quotas from the rendered pods), the
@@ -52,8 +53,6 @@ RESTORE_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-restore"
 CLUSTER_NAME = "deploy-time-cluster-name"
 INTERRUPTION_QUEUE = "deploy-time-interruption-queue"
 KARPENTER_NODE_ROLE = "deploy-time-karpenter-node-role"
-DEPLOY_TIME = (BUCKET, IRSA_ROLE_ARN, PASSWORD, ETCD_PASSWORD, BACKUP_BUCKET, BACKUP_ROLE_ARN, RESTORE_ROLE_ARN,
-               CLUSTER_NAME, INTERRUPTION_QUEUE, KARPENTER_NODE_ROLE)
 
 PROGRAM = "program"
 """`source` of the objects the program writes itself (charts' objects carry the chart name)."""
