@@ -20,7 +20,7 @@ from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
 from stacks.catalog import load_catalog
 from stacks.network_plan import plan_subnets
-from stacks.quantity import GIB, MIB, cpu, memory
+from stacks.quantity import GIB, cpu, memory
 from stacks.settings import ResourceList, Resources, Settings
 from stacks.sizing import DAEMONSET_OVERHEAD_MEMORY_BYTES, DAEMONSET_OVERHEAD_MILLICPU, query_node_disk_limit
 from stacks.versions import MILVUS_IMAGE_REPOSITORY

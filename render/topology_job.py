@@ -9,12 +9,10 @@ Kubernetes provider awaits a Job's Complete condition and fails on Failed: pulum
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from render.helm_postrender import SERVING
-from render.milvus_values import ROOT_PASSWORD_KEY
 from render.naming import POOL_LABEL, TOPOLOGY_DIGEST_LENGTH, k8s_labels
 from render.naming import pool_tolerations
 from stacks import sizing

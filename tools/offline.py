@@ -107,7 +107,6 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     common = {"arn": arn}
     if type_ == "aws:eks/cluster:Cluster":
         return {**common, "endpoint": f"https://{name}.gr7.us-west-2.eks.amazonaws.com",
-                "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-cluster"},
                 "certificateAuthority": {"data": "bW9jay1jYQ=="},
                 "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.us-west-2.amazonaws.com/id/{name}"}]}],
                 "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}-mock"}}
