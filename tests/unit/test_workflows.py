@@ -3,6 +3,7 @@
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -145,7 +146,7 @@ def test_plan_job_plans_base_and_head_for_both_stacks_and_posts_the_diff() -> No
     assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
     scripts = "\n".join(s.get("run", "") for s in plan["steps"])
     assert "uv run --frozen python -m tools.plan " in scripts
-    assert "for stack in dev prod" in scripts
+    assert "for file in head/Pulumi.*.yaml" in scripts
     assert "uv run --frozen python -m tools.plan_diff $flag ../plan-out/base ../plan-out/head > ../plan-diff.md" in scripts
     comment = next(s for s in plan["steps"] if "sticky-pull-request-comment" in s.get("uses", ""))
     assert comment["with"]["path"] == "plan-diff.md"
@@ -407,3 +408,26 @@ def test_a_broken_plan_folder_fails_the_diff_step_itself(tmp_path, cidr_plans) -
     (broken / "dev" / "resources.json").write_text("[]")
     diff_rc, _, _ = _gate(tmp_path, base, broken, labels=["allow-destructive"])
     assert diff_rc == 1
+
+
+def test_plan_step_plans_every_stack_file_of_the_head(tmp_path) -> None:
+    """The plan step run by bash with a stand-in `uv` that records its calls: every head stack is planned, a base
+    without that stack file is not (a new stack has nothing to compare)."""
+    plan = load(PULL_REQUEST)["jobs"]["plan"]
+    script = next(s["run"] for s in plan["steps"] if "for file in head/Pulumi.*.yaml" in s.get("run", ""))
+    for side, stacks in (("head", ("dev", "prod", "staging")), ("base", ("dev", "prod"))):
+        (tmp_path / side / "tools").mkdir(parents=True)
+        (tmp_path / side / "tools" / "plan.py").write_text("")
+        for stack in stacks:
+            (tmp_path / side / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    uv = bin_dir / "uv"
+    uv.write_text(f'#!/bin/sh\necho "$(basename "$PWD") $*" >> {tmp_path}/calls\n')
+    uv.chmod(0o755)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True,
+                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    calls = sorted((tmp_path / "calls").read_text().splitlines())
+    assert calls == sorted(f"{side} run --frozen python -m tools.plan {stack} --out ../plan-out/{side}/{stack}"
+                           for side, stack in (("base", "dev"), ("base", "prod"), ("head", "dev"),
+                                               ("head", "prod"), ("head", "staging")))
