@@ -14,27 +14,24 @@ Rules followed (the Kubernetes controllers' own):
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Mapping
 
 from render.naming import POOL_LABEL
 from stacks.capacity import Container, Workload, amounts
 from stacks.quantity import parse_quantity
+from stacks.scheduling import fenceposts, tolerates_taint
 
 POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
-DEFAULT_SURGE = "25%"
 TEST_HOOKS = ("test", "test-success", "test-failure")
 
 
 def surge(strategy: Mapping[str, Any] | None, replicas: int) -> int:
-    """Extra pods a Deployment runs during a rolling update (percentages round up, as the controller does)."""
+    """Extra pods a Deployment runs during a rolling update, as the Deployment controller resolves them
+    (stacks/scheduling.py `fenceposts`); `Recreate` never surges."""
     strategy = strategy or {}
     if strategy.get("type") == "Recreate":
         return 0
-    value = (strategy.get("rollingUpdate") or {}).get("maxSurge", DEFAULT_SURGE)
-    if isinstance(value, str) and value.endswith("%"):
-        return math.ceil(replicas * int(value[:-1]) / 100)
-    return int(value)
+    return fenceposts(strategy, replicas)[0]
 
 
 def is_test_hook(obj: Mapping[str, Any]) -> bool:
@@ -55,21 +52,9 @@ def _containers(items: Iterable[Mapping[str, Any]] | None) -> tuple[Container, .
 
 
 def tolerates(tolerations: Iterable[Mapping[str, Any]], taints: Iterable[Mapping[str, str]]) -> bool:
-    """Every NoSchedule/NoExecute taint is matched by a toleration (operator Exists with no key matches all)."""
-    for taint in taints:
-        if taint.get("effect") == "PreferNoSchedule":
-            continue
-        if not any(_matches(t, taint) for t in tolerations):
-            return False
-    return True
-
-
-def _matches(toleration: Mapping[str, Any], taint: Mapping[str, str]) -> bool:
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("operator") == "Exists":
-        return not toleration.get("key") or toleration["key"] == taint.get("key")
-    return toleration.get("key") == taint.get("key") and toleration.get("value", "") == taint.get("value", "")
+    """Every NoSchedule/NoExecute taint is tolerated (the scheduling check's Toleration.ToleratesTaint)."""
+    tolerations = list(tolerations)
+    return all(tolerates_taint(tolerations, taint) for taint in taints if taint.get("effect") != "PreferNoSchedule")
 
 
 def _selects(node_selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:

@@ -63,7 +63,7 @@ class NodeGroupItem:
 @dataclass(frozen=True)
 class VolumeItem:
     source: str
-    """Where the claim comes from, e.g. `helm milvus: etcd.persistence`."""
+    """The object that makes the claim, e.g. `statefulset milvus/milvus-etcd: data`."""
     size_gib: float
     count: int
 

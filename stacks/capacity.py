@@ -302,11 +302,13 @@ class CapacityReport:
         }
 
 
+# Whether each pod fits a node, for every instance type a pool allows, is the scheduling check's
+# (stacks/scheduling.py); this module keeps the sums: quotas, pools at max size, local disk.
 def analyse(settings: Settings, plan: Plan, workloads: tuple[Workload, ...]) -> CapacityReport:
     quotas = tuple(namespace_quota(settings, ns, workloads) for ns in guarded_namespaces(settings))
     pools = pool_fits(settings, workloads)
     problems = [*_quota_problems(settings, quotas), *_pool_problems(settings, pools),
-                *_pod_problems(settings, workloads), *_disk_problems(settings, plan),
+                *_disk_problems(settings, plan),
                 *_limit_range_problems(settings, quotas, workloads)]
     return CapacityReport(quotas, pools, tuple(problems))
 
@@ -346,25 +348,6 @@ def _pool_problems(settings: Settings, pools: tuple[PoolFit, ...]) -> Iterable[P
                               f"per-node DaemonSet overhead included) need {human(show, need)} but {p.max_nodes} × "
                               f"{p.instance_type} offer {human(show, have)}; raise maxSize to at least {nodes}, use "
                               f"a larger instance type, or lower the replicas placed there")
-
-
-def _pod_problems(settings: Settings, workloads: tuple[Workload, ...]) -> Iterable[Problem]:
-    catalog = load_catalog()
-    defaults = limit_defaults(settings)
-    for w in workloads:
-        if w.pool is None:
-            continue
-        node = catalog[settings.node_pools[w.pool].instance_types[0]]
-        requests, _ = pod_amounts(w, defaults)
-        free_cpu = Decimal(node.alloc_millicpu - DAEMONSET_OVERHEAD_MILLICPU) / 1000
-        free_memory = Decimal(node.alloc_memory_bytes - DAEMONSET_OVERHEAD_MEMORY_BYTES)
-        for key, need, have in (("requests.cpu", requests["cpu"], free_cpu),
-                                ("requests.memory", requests["memory"], free_memory)):
-            if need > have:
-                yield Problem(f"nodePools.{w.pool}.instanceTypes",
-                              f"one {w.name} pod requests {human(key, need)} but a {node.name} node has "
-                              f"{human(key, have)} left after the DaemonSets; use a larger instance type or lower "
-                              f"the pod's requests")
 
 
 def _disk_problems(settings: Settings, plan: Plan) -> Iterable[Problem]:

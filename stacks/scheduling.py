@@ -322,7 +322,7 @@ class _Pod:
     name: str
 
 
-def _tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, str]) -> bool:
+def tolerates_taint(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, str]) -> bool:
     """k8s.io/api/core/v1 Toleration.ToleratesTaint."""
     for t in tolerations:
         if t.get("effect") and t["effect"] != taint["effect"]:
@@ -379,7 +379,7 @@ def _static_reason(t: _Template, node: Node) -> str | None:
                 term and all(_requirement(node.labels, *r) for r in term) for term in t.node_terms)):
         return "didn't match Pod's node affinity/selector"
     for taint in node.taints:
-        if not _tolerates(t.tolerations, taint):
+        if not tolerates_taint(t.tolerations, taint):
             return f"had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
     return None
 
