@@ -36,7 +36,8 @@ zone_names = choose_zones(zones, settings.network.az_count)
 
 network = Network("network", NetworkArgs(settings.network, zone_names, namer), aws_opts)
 cluster = EksCluster("cluster", EksClusterArgs(settings.cluster, settings.region, network.private_subnet_ids,
-                                               network.public_subnet_ids, namer), aws_opts)
+                                               network.public_subnet_ids, namer, settings.service_account_binding),
+                     aws_opts)
 node_addons = NodeAddons("node-addons", NodeAddonsArgs(cluster.name, settings.cluster.kubernetes_version, namer),
                          aws_opts)
 pools = {
@@ -53,21 +54,21 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluste
                                               depends_on=list(pools.values())))
 karpenter = (Karpenter("karpenter", KarpenterArgs(
     settings, plan, cluster.name, cluster.cluster.vpc_config.cluster_security_group_id, network.private_subnet_ids,
-    zone_names, namer, bundle), pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
-                                               depends_on=[addons]))
+    zone_names, namer, cluster.workload_identity, bundle),
+    pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider}, depends_on=[addons]))
              if karpenter_pools(settings) else None)
 nodes_ready = [addons, *([karpenter] if karpenter else [])]
 priorities = PriorityClasses("priorities", bundle,
                              pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}, depends_on=[addons]))
-milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, cluster_name=cluster.name,
-                                                   oidc_issuer=cluster.oidc_issuer, bundle=bundle, namer=namer,
+milvus = MilvusCluster("milvus", MilvusClusterArgs(settings=settings, identity=cluster.workload_identity,
+                                                   bundle=bundle, namer=namer,
                                                    zone_leaves=rendered.zone_leaves(settings, plan, zone_names)),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=[*nodes_ready, priorities]))
 backup = (MilvusBackup("backup", MilvusBackupArgs(
-              settings=settings, bundle=bundle, cluster_name=cluster.name, milvus_bucket_name=milvus.bucket_name,
-              milvus_bucket_arn=milvus.bucket_arn, namer=namer, oidc_provider_arn=milvus.oidc_provider_arn,
-              oidc_issuer=cluster.oidc_issuer, namespace=milvus.namespace_resource),
+              settings=settings, bundle=bundle, identity=cluster.workload_identity,
+              milvus_bucket_name=milvus.bucket_name, milvus_bucket_arn=milvus.bucket_arn, namer=namer,
+              namespace=milvus.namespace_resource),
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider}))
           if settings.milvus.backup.enabled else None)
 monitoring = (Monitoring("monitoring", MonitoringArgs(settings, bundle),

@@ -9,7 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from render.iam import assume_role_policy
+from components.workload_identity import WorkloadIdentity
+from render.iam import IRSA_AUDIENCE, assume_role_policy
 from render.naming import Namer
 from stacks.errors import Problem
 from stacks.settings import ClusterSettings
@@ -25,6 +26,9 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+OIDC_PROVIDER_BEFORE = ("milvus-oidc", "milvus", "milvus-eks:milvus:MilvusCluster")
+"""(logical name, parent name, parent type) the IAM OIDC provider had when MilvusCluster("milvus") created it, the
+only IRSA consumer then: the alias that keeps an existing stack's provider instead of replacing it."""
 
 
 def principal_arn(caller_arn: str) -> str:
@@ -77,6 +81,9 @@ class EksClusterArgs:
     private_subnet_ids: list[pulumi.Input[str]]
     public_subnet_ids: list[pulumi.Input[str]]
     namer: Namer
+    service_account_binding: str
+    """How workload roles reach their pods (Settings.service_account_binding); `irsa` creates the IAM OIDC
+    provider every IRSA role trusts."""
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -85,6 +92,9 @@ class EksCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str] | None
+    workload_identity: WorkloadIdentity
+    """The one binding of every workload role (components/workload_identity.py)."""
     version: pulumi.Output[str]
     provider: k8s.Provider
     cluster: aws.eks.Cluster
@@ -184,8 +194,20 @@ class EksCluster(pulumi.ComponentResource):
         self.endpoint = self.cluster.endpoint
         self.node_role_arn = node_role.arn
         self.node_role_dependencies = node_attachments
-        # IRSA trusts this issuer through an IAM OIDC provider.
+        # IRSA trusts this issuer through an IAM OIDC provider. AWS allows one provider per issuer URL
+        # (IAM CreateOpenIDConnectProvider: EntityAlreadyExists), so the cluster's owner creates it once for every
+        # IRSA role (Milvus, backup, Karpenter).
         self.oidc_issuer = self.cluster.identities[0].oidcs[0].issuer
+        self.oidc_provider_arn = None
+        if args.service_account_binding == "irsa":
+            old_name, old_parent, old_parent_type = OIDC_PROVIDER_BEFORE
+            provider = aws.iam.OpenIdConnectProvider(
+                f"{name}-oidc", url=self.oidc_issuer, client_id_lists=[IRSA_AUDIENCE], tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(
+                    name=old_name, parent=pulumi.create_urn(old_parent, old_parent_type))]))
+            self.oidc_provider_arn = provider.arn
+        self.workload_identity = WorkloadIdentity(args.service_account_binding, self.cluster.name, self.oidc_issuer,
+                                                  self.oidc_provider_arn)
         self.version = self.cluster.version
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig,
                                "nodeRoleArn": self.node_role_arn})

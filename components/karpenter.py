@@ -1,5 +1,5 @@
 """Karpenter: the node autoscaler for every pool whose `provisioner` is `karpenter`. The controller's IAM role (bound
-through EKS Pod Identity, like Milvus'), the interruption queue and its EventBridge rules, a node role with an EKS
+to its service account like every workload role: `cluster.serviceAccountBinding`), the interruption queue and its EventBridge rules, a node role with an EKS
 access entry of type EC2_LINUX for the nodes it launches, the discovery tags on the private subnets and the cluster
 security group, the vendored CRD and controller charts on the `system` pool, and one EC2NodeClass + NodePool per
 pool. Decisions live in render/karpenter.py; the charts' values and the NodePool/EC2NodeClass objects come from the
@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.kube import register
 from components.options import inherited_dependencies
+from components.workload_identity import WorkloadIdentity
 from render import bundle as b
 from render import karpenter as kp
 from render.bundle import Bundle
@@ -43,6 +44,8 @@ class KarpenterArgs:
     private_subnet_ids: list[pulumi.Input[str]]
     zones: tuple[str, ...]
     namer: Namer
+    identity: WorkloadIdentity
+    """How the controller's role reaches its service account (EksCluster.workload_identity)."""
     bundle: Bundle
     """The controller chart's values and the NodePool/EC2NodeClass objects (owner `karpenter`)."""
 
@@ -90,14 +93,12 @@ class Karpenter(pulumi.ComponentResource):
                                        target_id="KarpenterInterruptionQueueTarget", opts=child)
 
         controller = aws.iam.Role(f"{name}-controller",
-                                  assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
+                                  assume_role_policy=args.identity.trust_policy(kp.NAMESPACE, kp.SERVICE_ACCOUNT),
                                   tags=tags, opts=child)
         policy = aws.iam.RolePolicy(f"{name}-controller", role=controller.name, policy=pulumi.Output.all(
             partition.partition, caller.account_id, args.cluster_name, node_role.arn, queue.arn).apply(
             lambda a: kp.controller_policy(a[0], s.region, a[1], a[2], a[3], a[4])), opts=child)
-        binding = aws.eks.PodIdentityAssociation(f"{name}-controller", cluster_name=args.cluster_name,
-                                                 namespace=kp.NAMESPACE, service_account=kp.SERVICE_ACCOUNT,
-                                                 role_arn=controller.arn, tags=tags, opts=child)
+        binding = args.identity.bind(f"{name}-controller", controller, kp.NAMESPACE, kp.SERVICE_ACCOUNT, tags, child)
 
         crds = k8s.helm.v3.Release(
             f"{name}-crd", name=kp.CRD_RELEASE, chart=KARPENTER_CRD.archive, namespace=kp.NAMESPACE, atomic=True,
@@ -107,10 +108,11 @@ class Karpenter(pulumi.ComponentResource):
             f"{name}-release", name=kp.RELEASE, chart=KARPENTER.archive, namespace=kp.NAMESPACE,
             # The CRDs belong to the karpenter-crd release, which (unlike a chart's crds/) Helm upgrades.
             skip_crds=True,
-            values=b.deploy_time_values(args.bundle.karpenter_values, {b.CLUSTER_NAME: args.cluster_name,
-                                                                      b.INTERRUPTION_QUEUE: queue.name}),
+            values=b.deploy_time_values(args.bundle.karpenter_values, {
+                b.CLUSTER_NAME: args.cluster_name, b.INTERRUPTION_QUEUE: queue.name,
+                b.KARPENTER_ROLE_ARN: args.identity.annotated_role(controller)}),
             atomic=True, timeout=HELM_TIMEOUT_SECONDS,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, policy, binding, access, *attached,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, policy, *binding, access, *attached,
                                                                  *inherited_dependencies(opts)]))
 
         # The bundle placed the pools' nodes in stand-in zones; the objects name the region's real ones.

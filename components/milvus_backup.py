@@ -9,9 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.kube import register
+from components.workload_identity import WorkloadIdentity
 from render import backup as rb, bundle as bb, milvus_values as mv
 from render.bundle import Bundle
-from render.iam import assume_role_policy
 from render.naming import Namer
 from stacks.settings import Settings
 
@@ -23,13 +23,11 @@ LOGICAL = {"ConfigMap": "config", "CronJob": "cronjob"}
 class MilvusBackupArgs:
     settings: Settings
     bundle: Bundle
-    cluster_name: pulumi.Input[str]
+    identity: WorkloadIdentity
+    """How the backup and restore roles reach their service accounts (EksCluster.workload_identity)."""
     milvus_bucket_name: pulumi.Input[str]
     milvus_bucket_arn: pulumi.Input[str]
     namer: Namer
-    oidc_provider_arn: pulumi.Input[str] | None = None
-    """The cluster's IAM OIDC provider (IRSA binding only; MilvusCluster creates it)."""
-    oidc_issuer: pulumi.Input[str] | None = None
     namespace: pulumi.Resource | None = None
     """The Milvus namespace resource the Kubernetes objects wait for."""
 
@@ -58,14 +56,12 @@ class MilvusBackup(pulumi.ComponentResource):
         for purpose, account, policy in (
                 ("backup", rb.service_account_name(s.milvus.release_name), rb.backup_policy),
                 ("restore", rb.restore_service_account_name(s.milvus.release_name), rb.restore_policy)):
-            role = aws.iam.Role(f"{name}-{purpose}", assume_role_policy=self._trust(args, account), tags=tags,
+            role = aws.iam.Role(f"{name}-{purpose}",
+                                assume_role_policy=args.identity.trust_policy(s.milvus.namespace, account), tags=tags,
                                 opts=child)
             aws.iam.RolePolicy(f"{name}-{purpose}", role=role.name,
                                policy=arns.apply(lambda a, p=policy: p(s, a[0], a[1])), opts=child)
-            if s.milvus.service_account_binding == "podIdentity":
-                aws.eks.PodIdentityAssociation(f"{name}-{purpose}", cluster_name=args.cluster_name,
-                                               namespace=s.milvus.namespace, service_account=account,
-                                               role_arn=role.arn, tags=tags, opts=child)
+            args.identity.bind(f"{name}-{purpose}", role, s.milvus.namespace, account, tags, child)
             roles[purpose] = role
 
         # The bundle's objects with the deploy-time leaves filled in; the bucket names sit inside backup.yaml.
@@ -92,14 +88,6 @@ class MilvusBackup(pulumi.ComponentResource):
 
     def _in_namespace(self, args: MilvusBackupArgs, *more: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[r for r in (args.namespace, *more) if r is not None])
-
-    @staticmethod
-    def _trust(args: MilvusBackupArgs, account: str) -> pulumi.Input[str]:
-        m = args.settings.milvus
-        if m.service_account_binding == "irsa":
-            return pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda a: mv.irsa_trust_policy(a[0], a[1], m.namespace, account))
-        return assume_role_policy("pods.eks.amazonaws.com", tag_session=True)
 
     def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> aws.s3.Bucket:
         """Private, encrypted, TLS-only, versioned. No Object Lock: versioning plus roles without

@@ -13,9 +13,9 @@ import pulumi_random as random
 
 from components.kube import register
 from components.options import inherited_dependencies
+from components.workload_identity import WorkloadIdentity
 from render import bundle as b, helm_postrender, milvus_values as mv
 from render.bundle import Bundle
-from render.iam import assume_role_policy
 from render.naming import Namer, helm_release
 from stacks.settings import Settings
 from stacks.versions import chart_pin
@@ -29,9 +29,8 @@ INCOMPLETE_UPLOAD_DAYS = 7
 @dataclass(frozen=True)
 class MilvusClusterArgs:
     settings: Settings
-    cluster_name: pulumi.Input[str]
-    oidc_issuer: pulumi.Input[str]
-    """The cluster's OIDC issuer URL (used only when the service account binding is IRSA)."""
+    identity: WorkloadIdentity
+    """How the S3 role reaches Milvus' service account (EksCluster.workload_identity)."""
     bundle: Bundle
     """The Helm values and the objects this component registers (owner `milvus`)."""
     namer: Namer
@@ -74,7 +73,6 @@ class MilvusCluster(pulumi.ComponentResource):
 
         self.bucket_name = None
         self.bucket_arn: pulumi.Output[str] | None = None
-        self.oidc_provider_arn: pulumi.Output[str] | None = None
         self.role_arn = None
         storage_ready: list[pulumi.Resource] = []
         irsa_role_arn: pulumi.Input[str] | None = None
@@ -84,8 +82,7 @@ class MilvusCluster(pulumi.ComponentResource):
             self.bucket_name, self.role_arn = bucket.bucket, role.arn
             self.bucket_arn = bucket.arn
             storage_ready = [*bucket_ready, *role_ready]
-            if m.service_account_binding == "irsa":
-                irsa_role_arn = role.arn
+            irsa_role_arn = args.identity.annotated_role(role)
 
         values = b.deploy_time_values(args.bundle.milvus_values, {b.BUCKET: self.bucket_name,
                                                                     b.IRSA_ROLE_ARN: irsa_role_arn,
@@ -162,20 +159,10 @@ class MilvusCluster(pulumi.ComponentResource):
         m = args.settings.milvus
         child = pulumi.ResourceOptions(parent=self)
         service_account = mv.service_account_name(m.release_name)
-        ready: list[pulumi.Resource] = []
-        if m.service_account_binding == "irsa":
-            provider = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=args.oidc_issuer,
-                                                     client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child)
-            self.oidc_provider_arn = provider.arn
-            trust = pulumi.Output.all(provider.arn, args.oidc_issuer).apply(
-                lambda a: mv.irsa_trust_policy(a[0], a[1], m.namespace, service_account))
-        else:
-            trust = assume_role_policy("pods.eks.amazonaws.com", tag_session=True)
-        role = aws.iam.Role(f"{name}-s3", assume_role_policy=trust, tags=tags, opts=child)
-        ready.append(aws.iam.RolePolicy(f"{name}-s3", role=role.name, policy=bucket.arn.apply(mv.bucket_access_policy),
-                                        opts=child))
-        if m.service_account_binding == "podIdentity":
-            ready.append(aws.eks.PodIdentityAssociation(
-                f"{name}-s3", cluster_name=args.cluster_name, namespace=m.namespace, service_account=service_account,
-                role_arn=role.arn, tags=tags, opts=child))
+        role = aws.iam.Role(f"{name}-s3", assume_role_policy=args.identity.trust_policy(m.namespace, service_account),
+                            tags=tags, opts=child)
+        ready: list[pulumi.Resource] = [
+            aws.iam.RolePolicy(f"{name}-s3", role=role.name, policy=bucket.arn.apply(mv.bucket_access_policy),
+                               opts=child),
+            *args.identity.bind(f"{name}-s3", role, m.namespace, service_account, tags, child)]
         return role, ready

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from render.helm_postrender import SERVING
+from render.iam import IRSA_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname, pool_tolerations
 from stacks.cron import parse
 from stacks.settings import BackupSettings, Resources, Settings
@@ -133,7 +134,7 @@ def service_account_manifest(settings: Settings, name: str, irsa_role_arn: str |
     metadata: dict[str, Any] = {"name": name, "namespace": settings.milvus.namespace,
                                 "labels": k8s_labels(COMPONENT)}
     if irsa_role_arn:
-        metadata["annotations"] = {"eks.amazonaws.com/role-arn": irsa_role_arn}
+        metadata["annotations"] = {IRSA_ANNOTATION: irsa_role_arn}
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
 
 

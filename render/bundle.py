@@ -53,6 +53,7 @@ RESTORE_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-milvus-restore"
 CLUSTER_NAME = "deploy-time-cluster-name"
 INTERRUPTION_QUEUE = "deploy-time-interruption-queue"
 KARPENTER_NODE_ROLE = "deploy-time-karpenter-node-role"
+KARPENTER_ROLE_ARN = "arn:aws:iam::000000000000:role/deploy-time-karpenter-controller"
 
 PROGRAM = "program"
 """`source` of the objects the program writes itself (charts' objects carry the chart name)."""
@@ -190,7 +191,7 @@ def _program_objects(settings: Settings, plan: Plan) -> list[BundleObject]:
 def backup_objects(settings: Settings) -> list[dict[str, Any]]:
     """The scheduled backup's objects (render/backup.py): its config, the backup and restore service accounts and
     the CronJob. Bucket names and IRSA role ARNs are placeholders here (MilvusBackup swaps them)."""
-    irsa = settings.milvus.service_account_binding == "irsa"
+    irsa = settings.service_account_binding == "irsa"
     release = settings.milvus.release_name
     return [
         rb.configmap_manifest(settings, bucket_name=BUCKET,
@@ -219,7 +220,7 @@ def _quota_objects(settings: Settings, report: cap.CapacityReport) -> list[Bundl
 
 
 def milvus_values(settings: Settings, plan: Plan) -> dict[str, Any]:
-    irsa = settings.milvus.object_storage == "s3" and settings.milvus.service_account_binding == "irsa"
+    irsa = settings.milvus.object_storage == "s3" and settings.service_account_binding == "irsa"
     return mv.render_milvus_values(settings, query_node_replicas=plan.query_node_replicas,
                                    streaming_node_replicas=plan.streaming_node_replicas,
                                    resource_groups=plan.resource_groups, bucket_name=BUCKET,
@@ -292,8 +293,9 @@ def build(settings: Settings, plan: Plan) -> Bundle:
         objects += _chart_objects(settings, pin, kps_values, kps.RELEASE, settings.monitoring.namespace, None)
     karpenter_values = None
     if kp.karpenter_pools(settings):
+        irsa = settings.service_account_binding == "irsa"
         karpenter_values = kp.controller_values(settings, CLUSTER_NAME, INTERRUPTION_QUEUE, pool_tolerations(
-            settings.node_pools[settings.pool_for("system")]))
+            settings.node_pools[settings.pool_for("system")]), irsa_role_arn=KARPENTER_ROLE_ARN if irsa else None)
         objects += _chart_objects(settings, versions.KARPENTER_CRD, {}, kp.CRD_RELEASE, kp.NAMESPACE, None)
         # The controller's release skips its chart's crds/: the karpenter-crd release owns them (and upgrades them).
         objects += [o for o in _chart_objects(settings, versions.KARPENTER, karpenter_values, kp.RELEASE,

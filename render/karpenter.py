@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from render.iam import IRSA_ANNOTATION
 from render.naming import pool_labels
 from render.user_data import render_sysctl_user_data
 from stacks.catalog import load_catalog
@@ -26,6 +27,7 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 RELEASE = "karpenter"
+BINDING_ANNOTATION = "milvus-eks/service-account-binding"
 CRD_RELEASE = "karpenter-crd"
 
 # An AL2023 EKS-optimised AMI release, pinned: `@latest` drifts every node whenever AWS publishes an AMI
@@ -158,14 +160,25 @@ def manifests(settings: Settings, plan: Plan, zones: tuple[str, ...] | list[str]
 # ---------------------------------------------------------------------------------------------- controller
 
 
-def controller_values(settings: Settings, cluster_name: str, queue_name: str, tolerations: list[dict]) -> dict:
+def controller_values(settings: Settings, cluster_name: str, queue_name: str, tolerations: list[dict],
+                      irsa_role_arn: str | None = None) -> dict:
     """The karpenter chart's values: the cluster and interruption queue it serves, on the `system` pool (a managed
-    node group: the controller must not run on nodes it manages)."""
+    node group: the controller must not run on nodes it manages), and under IRSA the controller role's annotation
+    on its service account (`serviceAccount.annotations`: charts/karpenter/values.yaml:18-25 of the vendored 1.14.0
+    archive, rendered by templates/serviceaccount.yaml; the chart's README installs with
+    `--set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=...`)."""
     from render.naming import POOL_LABEL
 
+    account: dict[str, Any] = {"create": True, "name": SERVICE_ACCOUNT}
+    if irsa_role_arn:
+        account["annotations"] = {IRSA_ANNOTATION: irsa_role_arn}
     return {
         "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
-        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        "serviceAccount": account,
+        # The binding's credentials reach a pod only when it is created (EKS' pod identity webhook injects the
+        # web-identity token or the agent's endpoint at admission), and a service-account annotation does not roll
+        # the Deployment: naming the binding in the pod template makes a change of binding replace the pods.
+        "podAnnotations": {BINDING_ANNOTATION: settings.service_account_binding},
         "nodeSelector": {POOL_LABEL: settings.pool_for("system")},
         "tolerations": tolerations,
         "replicas": 2,

@@ -16,6 +16,7 @@ import yaml
 
 from render.storage import GP3_STORAGE_CLASS
 from render.helm_postrender import CONTROL, ZONES_ANNOTATION
+from render.iam import IRSA_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
 from stacks.catalog import load_catalog
@@ -295,7 +296,7 @@ def render_milvus_values(
         "serviceAccount": {
             "create": True,
             "name": service_account_name(release),
-            **({"annotations": {"eks.amazonaws.com/role-arn": irsa_role_arn}} if irsa_role_arn else {}),
+            **({"annotations": {IRSA_ANNOTATION: irsa_role_arn}} if irsa_role_arn else {}),
         },
         # Consolidated 2.6 layout: one mixCoordinator, no separate coordinators, no index node (V:329-561).
         **{key: {"enabled": False} for key in
@@ -643,7 +644,7 @@ def network_policy_manifests(settings: Settings) -> list[dict]:
                 {"key": "app.kubernetes.io/name", "operator": "In", "values": [CHART_NAME]}]},
             "egress": [{"to": [ANYWHERE], "ports": [{"protocol": "TCP", "port": 443}]},
                        *([{"to": [POD_IDENTITY_AGENT], "ports": [{"protocol": "TCP", "port": 80}]}]
-                         if m.service_account_binding == "podIdentity" else [])]}, ("Egress",)),
+                         if settings.service_account_binding == "podIdentity" else [])]}, ("Egress",)),
     ]
     if not settings.topology.reconciler_image:
         # The topology Job installs its hash-pinned packages from PyPI (render/topology_job.py).
@@ -686,13 +687,3 @@ def tls_only_bucket_policy(bucket_arn: str) -> str:
          "Resource": [bucket_arn, f"{bucket_arn}/*"],
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]})
-
-
-def irsa_trust_policy(provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
-    """Web-identity trust limited to one service account (IRSA)."""
-    issuer = issuer_url.removeprefix("https://")
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                       f"{issuer}:aud": "sts.amazonaws.com"}},
-    }]})

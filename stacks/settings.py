@@ -158,6 +158,9 @@ class EndpointSettings(Model):
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 
+ServiceAccountBinding = Literal["podIdentity", "irsa"]
+
+
 class ClusterSettings(Model):
     kubernetes_version: str = Field(versions.KUBERNETES_VERSION, pattern=r"^1\.(2[89]|3[0-7])$")
     """EKS Kubernetes minor version, e.g. "1.35"; node groups follow it. Must be in the EKS release calendar and
@@ -178,6 +181,15 @@ class ClusterSettings(Model):
     storage_reclaim_policy: Literal["Retain", "Delete"] = "Retain"
     """Reclaim policy of the default gp3 StorageClass (etcd, Prometheus, Grafana volumes). Retain keeps the EBS
     volumes after `pulumi destroy` or a deleted claim; Delete removes them (throwaway stacks)."""
+    service_account_binding: ServiceAccountBinding = "irsa"
+    """How every workload role of the program reaches its pods: Milvus' S3 role, the backup and restore roles and the
+    Karpenter controller's role, all through one mechanism. `irsa` (IAM roles for service accounts: the cluster's one
+    IAM OIDC provider, a trust policy naming the namespace and service account, the `eks.amazonaws.com/role-arn`
+    annotation) is what Milvus documents and what all its storage clients read (web identity token). `podIdentity`
+    (EKS Pod Identity associations) needs every S3 client in Milvus (Go, C++ and Woodpecker) to accept the agent's
+    link-local credentials endpoint; the Go client refused it before minio-go v7.0.70 (milvus-io/milvus#34910) and the
+    others are unverified, so use it only with a Milvus image tested against it. The EKS add-ons (VPC CNI, EBS CSI
+    driver) keep their Pod Identity associations either way."""
 
 
 # ---------------------------------------------------------------------------------------------- node pools
@@ -356,12 +368,10 @@ class MilvusSettings(Model):
     image_tag: str = versions.MILVUS_IMAGE_TAG
     message_queue: Literal["woodpecker", "pulsar"] = "woodpecker"
     object_storage: Literal["s3", "minio"] = "s3"
-    service_account_binding: Literal["podIdentity", "irsa"] = "irsa"
-    """How Milvus' pods get the S3 role. `irsa` (IAM roles for service accounts) is what Milvus documents and what
-    all its storage clients read (web identity token). `podIdentity` (EKS Pod Identity) needs every S3 client in
-    Milvus (Go, C++ and Woodpecker) to accept the agent's link-local credentials endpoint; the Go client refused it
-    before minio-go v7.0.70 (milvus-io/milvus#34910) and the others are unverified, so use it only with a Milvus
-    image tested against it."""
+    service_account_binding: ServiceAccountBinding | None = None
+    """Where earlier stack files set `cluster.serviceAccountBinding` (then it bound only Milvus' roles); still read,
+    with the same meaning: it now binds every workload role, the Karpenter controller's too. Set one of the two keys;
+    both with different values is an error."""
     mmap: bool = True
     """mmap vector fields and indexes to local disk on NVMe query pools."""
     authorization: bool = True
@@ -552,6 +562,12 @@ class Settings(Model):
     topology: TopologySettings = TopologySettings()
     quotas: QuotaSettings = QuotaSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+
+    @property
+    def service_account_binding(self) -> str:
+        """The one binding of every workload role: `cluster.serviceAccountBinding`, or `milvus.serviceAccountBinding`
+        where a stack file still sets it there (validation refuses the two disagreeing)."""
+        return self.milvus.service_account_binding or self.cluster.service_account_binding
 
     def pool_for(self, role: str) -> str:
         """The name of the pool hosting `role` (validation guarantees exactly one)."""

@@ -712,6 +712,12 @@ def _check_milvus(s: Settings) -> Iterator[Problem]:
         # The chart would otherwise leave loadBalancerSourceRanges unset: any address that can route to the NLB.
         yield Problem("milvus.service.allowedCidrs",
                       "is empty but service.type is internalNlb; list the client CIDRs (e.g. the VPC CIDR)")
+    if (s.milvus.service_account_binding is not None and "service_account_binding" in s.cluster.model_fields_set
+            and s.milvus.service_account_binding != s.cluster.service_account_binding):
+        yield Problem("milvus.serviceAccountBinding",
+                      f"is {s.milvus.service_account_binding!r} but cluster.serviceAccountBinding is "
+                      f"{s.cluster.service_account_binding!r}; one binding serves every workload role, so remove "
+                      f"milvus.serviceAccountBinding and keep the value you want in cluster.serviceAccountBinding")
     yield from _check_backup(s)
 
 

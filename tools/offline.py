@@ -48,6 +48,8 @@ class Resource:
     """Input keys whose value arrived marked secret."""
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     """Per input key, the URNs of the resources whose outputs flow into it: what a replacement propagates along."""
+    aliases: list[str] = field(default_factory=list)
+    """The URNs the resource declares it had before (`aliases`): Pulumi moves the existing resource, no replacement."""
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,23 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 depends_on=list(request.dependencies),
                 secret_inputs=secret_inputs,
                 property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()
-                                       if deps.urns}))
+                                       if deps.urns},
+                aliases=[alias_urn(request, a, response.urn) for a in request.aliases]))
         return response
+
+
+def alias_urn(request: Any, alias: Any, urn: str) -> str:
+    """The URN an alias names, as the engine resolves it: a spec's unset fields default to the resource's own name,
+    type, stack, project and parent; a child of the root stack has no parent type in its URN."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    stack, project = urn.removeprefix("urn:pulumi:").split("::")[:2]
+    parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+    parent_type = parent.split("::")[2] if parent else ""
+    kind = spec.type or request.type
+    qualified = f"{parent_type}${kind}" if parent_type and parent_type != "pulumi:pulumi:Stack" else kind
+    return f"urn:pulumi:{spec.stack or stack}::{spec.project or project}::{qualified}::{spec.name or request.name}"
 
 
 def read_config(path: Path) -> dict[str, str]:

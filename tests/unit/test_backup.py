@@ -199,7 +199,7 @@ def test_graph_registers_the_cronjob_its_roles_and_service_accounts(graph: Graph
     assert accounts == {rb.service_account_name("milvus"), rb.restore_service_account_name("milvus")}
     roles = {r.name: r for r in children if r.type == "aws:iam/role:Role"}
     role_arns = {r.outputs["arn"] for r in roles.values()}
-    if s.milvus.service_account_binding == "podIdentity":
+    if s.service_account_binding == "podIdentity":
         associations = {r.inputs["serviceAccount"]: r for r in children
                         if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"}
         assert set(associations) == accounts

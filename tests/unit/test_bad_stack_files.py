@@ -76,6 +76,8 @@ CASES = {
     "plaintext-password": "pulumi config set --secret milvus-eks:rootPassword",
     "aws-unknown-key": "aws:skipRegionValidation: is not applied",
     "database-mixed-case": "milvus-eks:topology.collections[0].database: 'Search' is not a Kubernetes name",
+    "binding-conflict": "milvus-eks:milvus.serviceAccountBinding: is 'podIdentity' but cluster.serviceAccountBinding "
+                        "is 'irsa'",
 }
 MISLEADING = ("nodePools: required", "function-after", "literal[", "Input should be", "pydantic")
 

@@ -202,8 +202,7 @@ def test_controller_runs_from_the_vendored_charts_on_the_system_pool(prod_graph)
 
 
 def test_controller_role_node_role_and_interruption_queue(prod_graph):
-    (binding,) = _children(prod_graph, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    assert (binding.inputs["namespace"], binding.inputs["serviceAccount"]) == (kp.NAMESPACE, kp.SERVICE_ACCOUNT)
+    # The controller role's binding (IRSA here, Pod Identity as the option): tests/unit/test_workload_identity.py.
     (entry,) = _children(prod_graph, "aws:eks/accessEntry:AccessEntry")
     assert entry.inputs["type"] == "EC2_LINUX"
     node_role = next(r for r in _children(prod_graph, "aws:iam/role:Role") if r.outputs["arn"] ==
@@ -237,7 +236,9 @@ def test_the_vendored_chart_renders_the_controller_on_the_system_pool():
     from render.naming import pool_tolerations
 
     s = settings_for("prod")
-    values = kp.controller_values(s, CLUSTER, "milvus-eks-prod-karpenter", pool_tolerations(s.node_pools["system"]))
+    role = "arn:aws:iam::123456789012:role/milvus-eks-prod-karpenter-controller"
+    values = kp.controller_values(s, CLUSTER, "milvus-eks-prod-karpenter", pool_tolerations(s.node_pools["system"]),
+                                  irsa_role_arn=role)
     chart = helm.Chart.load(str(ROOT / versions.KARPENTER.archive))
     options = {"name": kp.RELEASE, "namespace": kp.NAMESPACE, "revision": 1, "is_install": True,
                "is_upgrade": False}
@@ -246,7 +247,13 @@ def test_the_vendored_chart_renders_the_controller_on_the_system_pool():
     deployment = next(d for d in documents if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["nodeSelector"]["milvus-eks/pool"] == "system" and deployment["spec"]["replicas"] == 2
-    assert pod["serviceAccountName"] == kp.SERVICE_ACCOUNT  # the Pod Identity association's service account
+    assert pod["serviceAccountName"] == kp.SERVICE_ACCOUNT  # the service account the role is bound to
+    # IRSA: the chart's `serviceAccount.annotations` reach the ServiceAccount the pods run as, and the binding is in
+    # the pod template, so a change of binding replaces the pods (credentials are injected at pod admission).
+    (account,) = [d for d in documents if d["kind"] == "ServiceAccount"]
+    assert account["metadata"]["name"] == kp.SERVICE_ACCOUNT
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
+    assert deployment["spec"]["template"]["metadata"]["annotations"][kp.BINDING_ANNOTATION] == "irsa"
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert (env["CLUSTER_NAME"], env["INTERRUPTION_QUEUE"]) == (CLUSTER, "milvus-eks-prod-karpenter")
     assert any(d["kind"] == "PodDisruptionBudget" for d in documents)

@@ -170,16 +170,14 @@ def test_pod_identity_targets_the_charts_service_account(pod_identity_graph: Gra
 def test_irsa_is_the_default_binding(graph: Graph):
     # milvus-io/milvus#34910: Milvus' S3 client refused the Pod Identity agent's endpoint; IRSA is what Milvus
     # documents. On 3d704d9 the default was podIdentity and this graph had a PodIdentityAssociation.
-    # Karpenter's controller binds through Pod Identity whatever Milvus uses (components/karpenter.py).
-    assert [r for r in graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-            if not r.name.startswith("karpenter-")] == []
+    # Karpenter's controller follows the same binding (components/workload_identity.py).
+    assert graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
     assert "eks.amazonaws.com/role-arn" in _values(graph)["serviceAccount"]["annotations"]
 
 
 def test_irsa_binds_the_role_through_the_clusters_oidc_issuer(graph: Graph):
     irsa_graph = graph
-    assert [r for r in irsa_graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-            if not r.name.startswith("karpenter-")] == []
+    assert irsa_graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
     provider = irsa_graph.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     issuer = irsa_graph.one("aws:eks/cluster:Cluster").outputs["identities"][0]["oidcs"][0]["issuer"]
     assert provider.inputs["url"] == issuer and provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings as hyp_settings, strategies as st
 
 from render import milvus_values as mv
+from render.iam import irsa_trust_policy
 from render.chart_keys import load_key_paths, unknown_keys
 from render.naming import POOL_LABEL
 from render.naming import pool_tolerations
@@ -542,7 +543,7 @@ def test_bucket_policy_refuses_plain_http():
 
 
 def test_irsa_trust_is_limited_to_the_service_account():
-    doc = json.loads(mv.irsa_trust_policy("arn:aws:iam::1:oidc-provider/x", "https://oidc.eks/id/ABC", "ns", "sa"))
+    doc = json.loads(irsa_trust_policy("arn:aws:iam::1:oidc-provider/x", "https://oidc.eks/id/ABC", "ns", "sa"))
     (stmt,) = doc["Statement"]
     assert stmt["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert stmt["Condition"]["StringEquals"] == {"oidc.eks/id/ABC:sub": "system:serviceaccount:ns:sa",

@@ -205,6 +205,15 @@ MUTATIONS = [
      "milvus.components.proxy.autoscaling.minReplicas", ["5 is above maxReplicas 3"]),
     ("karpenter-on-the-system-pool", _set("nodePools.system.provisioner", "karpenter"),
      "nodePools.system.provisioner", ["Karpenter controller runs", "managedNodeGroup"]),
+    # One binding for every workload role: the older key is read, but may not contradict the new one.
+    ("bad-binding", _set("cluster.serviceAccountBinding", "IRSA"), "cluster.serviceAccountBinding",
+     ['"IRSA"', "'podIdentity'", "'irsa'"]),
+    ("bad-legacy-binding", _set("milvus.serviceAccountBinding", "pod-identity"), "milvus.serviceAccountBinding",
+     ['"pod-identity"', "'podIdentity'"]),
+    ("bindings-disagree", lambda c: (_set("cluster.serviceAccountBinding", "irsa")(c),
+                                     _set("milvus.serviceAccountBinding", "podIdentity")(c)),
+     "milvus.serviceAccountBinding", ["'podIdentity' but cluster.serviceAccountBinding is 'irsa'",
+                                      "remove milvus.serviceAccountBinding"]),
 ]
 
 
@@ -252,6 +261,22 @@ def test_defaults_are_declared_once_and_apply():
     assert settings.node_pools["all"].metadata_hop_limit == 1
     with pytest.raises(Exception):
         settings.network.az_count = 4  # frozen
+
+
+@pytest.mark.parametrize("keys,expected", [
+    ({}, "irsa"),
+    ({"cluster": {"serviceAccountBinding": "podIdentity"}}, "podIdentity"),
+    # A stack file written before the key moved keeps its meaning (and now binds Karpenter's role the same way).
+    ({"milvus": {"serviceAccountBinding": "podIdentity"}}, "podIdentity"),
+    ({"milvus": {"serviceAccountBinding": "irsa"}}, "irsa"),
+    ({"cluster": {"serviceAccountBinding": "podIdentity"}, "milvus": {"serviceAccountBinding": "podIdentity"}},
+     "podIdentity"),
+])
+def test_one_binding_for_every_workload_role(keys, expected):
+    raw = {k.split(":", 1)[1]: v for k, v in stack_document("dev").items() if k.startswith("milvus-eks:")}
+    for section, values in keys.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    assert load_settings(raw, "us-west-2").service_account_binding == expected
 
 
 def test_a_malformed_key_does_not_hide_the_pools_instance_type_problems():
