@@ -194,9 +194,10 @@ class EksCluster(pulumi.ComponentResource):
         self.endpoint = self.cluster.endpoint
         self.node_role_arn = node_role.arn
         self.node_role_dependencies = node_attachments
-        # IRSA trusts this issuer through an IAM OIDC provider. AWS allows one provider per issuer URL
-        # (IAM CreateOpenIDConnectProvider: EntityAlreadyExists), so the cluster's owner creates it once for every
-        # IRSA role (Milvus, backup, Karpenter).
+        # IRSA trusts this issuer through an IAM OIDC provider. An account holds one provider per issuer URL (IAM API
+        # CreateOpenIDConnectProvider, `Url`: "You cannot register the same provider multiple times in a single
+        # Amazon Web Services account"; EntityAlreadyExists), so the cluster's owner creates it once for every IRSA
+        # role (Milvus, backup and restore, Karpenter).
         self.oidc_issuer = self.cluster.identities[0].oidcs[0].issuer
         self.oidc_provider_arn = None
         if args.service_account_binding == "irsa":

@@ -211,7 +211,8 @@ def resource_findings(base: Mapping[str, Mapping[str, Any]], head: Mapping[str, 
         record = head[key]
         if _is_stateful(record) or _is_stateful(base[key]):
             found.append(Destructive(_label(record), "replaced", f"{STATEFUL[record['type']]}: {why}"))
-    removed = [base[k] for k in sorted(base.keys() - head.keys()) if _is_stateful(base[k])]
+    aliased = {old for record in head.values() for old in record.get("aliases", [])}
+    removed = [base[k] for k in sorted(base.keys() - head.keys()) if _is_stateful(base[k]) and k not in aliased]
     added = [head[k] for k in sorted(head.keys() - base.keys())]
     for record in removed:
         twin = next((a for a in added if a["type"] == record["type"]), None)

@@ -122,6 +122,11 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
                 "url": f"https://sqs.us-west-2.amazonaws.com/{MOCK_ACCOUNT}/{queue}"}
     if type_ == "aws:cloudwatch/eventRule:EventRule":
         return {**common, "name": inputs.get("name") or f"{name}-mock"}
+    if type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        # IAM names a provider after its issuer, not after anything Pulumi calls it: a provider moved under another
+        # logical name (aliases) keeps its ARN, and so do the trust policies that name it.
+        issuer = str(inputs.get("url", "")).removeprefix("https://")
+        return {"arn": f"arn:aws:iam::{MOCK_ACCOUNT}:oidc-provider/{issuer}"}
     if type_ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{MOCK_ACCOUNT}:role/{name}", "name": name}
     if type_ == "aws:s3/bucket:Bucket" or type_ == "aws:s3/bucketV2:BucketV2":

@@ -110,6 +110,9 @@ def resource_records(graph: Any) -> list[dict[str, Any]]:
             "dependsOn": {k: sorted(short_id(urn) for urn in urns)
                           for k, urns in sorted(getattr(r, "property_dependencies", {}).items())},
         }
+        if r.aliases:
+            # What the resource was called before: tools.plan_diff pairs it with the base's record (a move).
+            record["aliases"] = sorted({short_id(a) for a in r.aliases})
         if r.type in (NODE_GROUP, KARPENTER_NODEPOOL):
             labels = (r.inputs.get("labels") if r.type == NODE_GROUP else
                       (((r.inputs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -165,6 +165,10 @@ def _check_records(path: Path, records: Any) -> dict[str, Mapping[str, Any]]:
         _shape(path, f"[{i}].dependsOn", depends, dict, "an object of resource id lists")
         for key, ids in depends.items():
             _shape(path, f"[{i}].dependsOn.{key}", ids, list, "a list of resource ids")
+        aliases = record.get("aliases", [])
+        _shape(path, f"[{i}].aliases", aliases, list, "a list of resource ids")
+        for j, alias in enumerate(aliases):
+            _shape(path, f"[{i}].aliases[{j}]", alias, str, "a string")
         roles = record.get("roles", [])
         _shape(path, f"[{i}].roles", roles, list, "a list of role names")
         for j, role in enumerate(roles):
@@ -237,19 +241,34 @@ class ResourceChanges:
     added: list[Mapping[str, Any]]
     removed: list[Mapping[str, Any]]
     changed: list[tuple[Mapping[str, Any], list[str]]]
+    moved: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=list)
+    """(base record, head record) pairs the head's `aliases` join: Pulumi keeps the resource under its new name."""
+
+
+def moves(base: Mapping[str, Mapping[str, Any]], head: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Base id → head id for every resource the head aliases to a base id it no longer has."""
+    gone = base.keys() - head.keys()
+    return {old: key for key in sorted(head.keys() - base.keys()) for old in head[key].get("aliases", [])
+            if old in gone}
+
+
+def _differing_inputs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    keys = old["inputs"].keys() | new["inputs"].keys()
+    return sorted(k for k in keys if old["inputs"].get(k) != new["inputs"].get(k))
 
 
 def resource_changes(base: Plan, head: Plan) -> ResourceChanges:
-    added = [head.resources[k] for k in sorted(head.resources.keys() - base.resources.keys())]
-    removed = [base.resources[k] for k in sorted(base.resources.keys() - head.resources.keys())]
+    moved = moves(base.resources, head.resources)
+    added = [head.resources[k] for k in sorted(head.resources.keys() - base.resources.keys())
+             if k not in moved.values()]
+    removed = [base.resources[k] for k in sorted(base.resources.keys() - head.resources.keys()) if k not in moved]
     changed = []
     for key in sorted(base.resources.keys() & head.resources.keys()):
         old, new = base.resources[key], head.resources[key]
         if old["inputsHash"] != new["inputsHash"]:
-            keys = sorted(k for k in old["inputs"].keys() | new["inputs"].keys()
-                          if old["inputs"].get(k) != new["inputs"].get(k))
-            changed.append((new, keys))
-    return ResourceChanges(added, removed, changed)
+            changed.append((new, _differing_inputs(old, new)))
+    return ResourceChanges(added, removed, changed,
+                           [(base.resources[old], head.resources[new]) for old, new in sorted(moved.items())])
 
 
 ObjectKey = tuple[str, str, str, str]
@@ -431,11 +450,17 @@ def stack_section(stack: str, base: Plan, head: Plan) -> list[str]:
 
     changes = resource_changes(base, head)
     out += ["### Resources", "",
-            f"{len(changes.added)} to add, {len(changes.changed)} to change, {len(changes.removed)} to remove "
+            f"{len(changes.added)} to add, {len(changes.changed)} to change, {len(changes.removed)} to remove"
+            f"{f', {len(changes.moved)} to move' if changes.moved else ''} "
             f"({head.document.get('resourceCount', len(head.resources))} in total).", ""]
     for title, items in (("Added", changes.added), ("Removed", changes.removed)):
         if items:
             out += [f"**{title}**", ""] + _resource_table(items) + [""]
+    if changes.moved:
+        out += ["**Moved** (an alias names the old resource: Pulumi keeps it, nothing is replaced)", ""] + _table(
+            ["type", "from", "to", "inputs that differ"],
+            [[f"`{new['type']}`", f"{old['name']} ({old['parent']})", f"{new['name']} ({new['parent']})",
+              ", ".join(_differing_inputs(old, new)) or "none"] for old, new in changes.moved]) + [""]
     if changes.changed:
         out += ["**Changed**", ""] + _table(["type", "name", "inputs that differ"],
                                             [[f"`{r['type']}`", r["name"], ", ".join(keys)]

@@ -123,6 +123,33 @@ def test_a_removed_bucket_is_deleted_and_a_new_logical_name_is_a_rename(plans, t
     assert "aliases" in moved.reason
 
 
+def test_a_rename_with_an_alias_is_a_move_not_a_deletion(plans, tmp_path):
+    moved_dir = _copy(plans["dev"], tmp_path / "moved")
+
+    def rename(records):
+        for r in records:
+            if r["id"] == BUCKET:
+                r["id"], r["name"] = BUCKET.replace("milvus-bucket", "data-bucket"), "data-bucket"
+                r["aliases"] = [BUCKET]
+        return records
+
+    _edit_resources(moved_dir, rename)
+    assert [f for f in _findings(plans["dev"], moved_dir) if "Bucket" in f.what] == []
+    changes = plan_diff.resource_changes(plan_diff.load_plan(plans["dev"]), plan_diff.load_plan(moved_dir))
+    assert [(old["id"], new["name"]) for old, new in changes.moved] == [(BUCKET, "data-bucket")]
+    assert not any(r["id"] == BUCKET for r in changes.removed) and not any(r["name"] == "data-bucket"
+                                                                          for r in changes.added)
+    text, _ = plan_diff.diff(plans["dev"], moved_dir)
+    assert "1 to move" in text and "| milvus-bucket (" in text
+
+
+def test_the_plan_records_the_oidc_providers_move_from_milvus_to_the_cluster(plans):
+    records = {r["id"]: r for r in json.loads((plans["dev"] / "resources.json").read_text())}
+    provider_type = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+    provider = records[f"milvus-eks:cluster:EksCluster${provider_type}::cluster-oidc"]
+    assert provider["aliases"] == [f"milvus-eks:milvus:MilvusCluster${provider_type}::milvus-oidc"]
+
+
 def test_replacing_a_pool_is_destructive_only_when_it_hosts_query_nodes(plans, tmp_path):
     for pool, expected in (("pool-milvus-ng", True), ("pool-system-ng", False)):
         head = _copy(plans["dev"], tmp_path / pool)
