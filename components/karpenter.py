@@ -2,8 +2,8 @@
 to its service account like every workload role: `cluster.serviceAccountBinding`), the interruption queue and its
 EventBridge rules, a node role with an EKS access entry of type EC2_LINUX for the nodes it launches, the discovery
 tags on the private subnets and the cluster security group, the vendored CRD and controller charts on the `system`
-pool, and one EC2NodeClass + NodePool per pool. Decisions live in render/karpenter.py; the charts' values and the NodePool/EC2NodeClass objects come from the
-bundle, where the scheduling check saw them."""
+pool, and one EC2NodeClass + NodePool per pool. Decisions live in render/karpenter.py; the charts' values and the
+NodePool/EC2NodeClass objects come from the bundle, where the scheduling check saw them."""
 
 from __future__ import annotations
 
