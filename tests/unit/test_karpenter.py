@@ -198,7 +198,10 @@ def test_controller_runs_from_the_vendored_charts_on_the_system_pool(prod_graph)
     with tarfile.open(ROOT / versions.KARPENTER.archive) as archive:
         defaults = yaml.safe_load(archive.extractfile("karpenter/values.yaml"))
     assert {"clusterName", "interruptionQueue"} <= set(defaults["settings"])
-    assert {"nodeSelector", "tolerations", "replicas", "serviceAccount", "controller"} <= set(defaults)
+    assert {"nodeSelector", "tolerations", "replicas", "serviceAccount", "controller",
+            "podAnnotations"} <= set(defaults)
+    # IRSA's annotation goes under serviceAccount.annotations (values.yaml:18-25 of the vendored 1.14.0 archive).
+    assert defaults["serviceAccount"] == {"create": True, "name": "", "annotations": {}}
 
 
 def test_controller_role_node_role_and_interruption_queue(prod_graph):
