@@ -524,6 +524,12 @@ def cluster_summary(settings: Any, today: Any) -> tuple[dict[str, Any], list[str
         "addonVersions": dict(versions.ADDON_VERSIONS.get(c.kubernetes_version, {})),
         "storageReclaimPolicy": c.storage_reclaim_policy,
         "adminPrincipals": list(c.admin_principals),
+        "serviceAccountBinding": settings.service_account_binding,
+        "workloadRoles": [role for role, present in (
+            ("Milvus S3", settings.milvus.object_storage == "s3"), ("backup", settings.milvus.backup.enabled),
+            ("restore", settings.milvus.backup.enabled),
+            ("Karpenter controller", any(p.provisioner == "karpenter" for p in settings.node_pools.values())))
+            if present],
     }
     summary["endpoint"] = {"privateAccessCidrs": list(c.endpoint.private_access_cidrs),
                            "publicAccessCidrs": list(c.endpoint.public_access_cidrs) if c.endpoint.public_access
@@ -538,7 +544,16 @@ def cluster_summary(settings: Any, today: Any) -> tuple[dict[str, Any], list[str
                  f"from; put the egress CIDR of your CI runner and administrators there, or nothing outside the "
                  f"VPC reaches the Kubernetes API" for cidr in summary["endpoint"]["publicAccessCidrs"]
                  if any(ipaddress.IPv4Network(cidr).subnet_of(doc) for doc in DOCUMENTATION_RANGES)]
+    if settings.milvus.service_account_binding is not None:
+        warnings.append(f"milvus.serviceAccountBinding: is where older stack files set cluster.serviceAccountBinding; "
+                        f"{settings.milvus.service_account_binding!r} now binds every workload role, the Karpenter "
+                        f"controller's too; move it to cluster.serviceAccountBinding")
     return summary, warnings
+
+
+BINDINGS = {"irsa": "IRSA: web identity from the cluster's one IAM OIDC provider, each role limited to its service "
+                    "account",
+            "podIdentity": "EKS Pod Identity associations"}
 
 
 def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
@@ -555,6 +570,8 @@ def render_cluster(cluster: Mapping[str, Any]) -> list[str]:
         "  Kubernetes API reachable from: private "
         + (", ".join(cluster["endpoint"]["privateAccessCidrs"]) or "cluster nodes only")
         + "; public " + (", ".join(cluster["endpoint"]["publicAccessCidrs"]) or "off"),
+        f"  workload roles ({', '.join(cluster.get('workloadRoles') or ['none'])}) bound through "
+        + BINDINGS[cluster.get("serviceAccountBinding", "irsa")],
     ]
 
 

@@ -261,6 +261,25 @@ def test_the_plan_warns_about_a_documentation_range_in_the_allow_list():
     assert [w.split(" is ")[0] for w in warnings] == ["cluster.endpoint.publicAccessCidrs: 192.0.2.128/25"]
 
 
+def test_the_plan_states_the_binding_and_warns_about_the_older_key():
+    from tools.plan import cluster_summary, render_cluster
+
+    day = date(2026, 11, 30)
+    summary, warnings = cluster_summary(load_settings(_raw("prod"), "us-west-2", today=day), day)
+    assert summary["serviceAccountBinding"] == "irsa" and not any("serviceAccountBinding" in w for w in warnings)
+    assert summary["workloadRoles"] == ["Milvus S3", "backup", "restore", "Karpenter controller"]
+    dev, _ = cluster_summary(load_settings(_raw("dev"), "us-west-2", today=day), day)
+    assert dev["workloadRoles"] == ["Milvus S3", "backup", "restore"]  # dev has no Karpenter pool
+    assert any("bound through IRSA" in line for line in render_cluster(summary))
+    raw = _raw("prod")
+    raw["milvus"] = {**raw["milvus"], "serviceAccountBinding": "podIdentity"}
+    summary, warnings = cluster_summary(load_settings(raw, "us-west-2", today=day), day)
+    assert summary["serviceAccountBinding"] == "podIdentity"
+    assert any("bound through EKS Pod Identity" in line for line in render_cluster(summary))
+    (warning,) = [w for w in warnings if w.startswith("milvus.serviceAccountBinding: ")]
+    assert "Karpenter" in warning and "move it to cluster.serviceAccountBinding" in warning
+
+
 def test_private_access_cidrs_need_the_private_endpoint():
     raw = _raw("dev")
     raw["cluster"]["endpoint"].update(privateAccess=False, privateAccessCidrs=["10.0.0.0/8"])
