@@ -12,8 +12,8 @@ each step is Milvus' and Karpenter's behaviour, cited where the program relies o
 - a new query node joins its resource group by its label (Milvus >= 2.6.8, topology/reconcile.py
   `LABEL_RG_VERSION`) and QueryCoord balances segments onto it;
 - a replica-number change is made in place (topology/reconcile.py `ChangeReplicas`);
-- Karpenter launches nodes for pending pods and removes a node once it has been empty for `consolidateAfter`, one
-  serving node at a time (render/karpenter.py).
+- Karpenter launches nodes for pending pods and removes a node once it has been empty for its NodePool's
+  `consolidateAfter`, one serving node at a time (render/karpenter.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from render.helm_postrender import GROUP_LABEL, QUERY_NODE_STOP_SECONDS, ZONE_LABEL
-from render.karpenter import EMPTY_NODE_GRACE
 
 ObjectKey = tuple[str, str, str, str]
 
@@ -50,6 +49,8 @@ class Shape:
     """plan.json nodePools."""
     node_limits: Mapping[str, str]
     """Karpenter NodePool → its `limits.nodes`."""
+    empty_after: Mapping[str, str]
+    """Karpenter NodePool → how long a node must be empty before it is removed (`disruption.consolidateAfter`)."""
     cost: float | None
 
 
@@ -57,6 +58,7 @@ def shape(document: Mapping[str, Any], objects: Mapping[ObjectKey, Mapping[str, 
     groups: dict[str, QueryGroup] = {}
     spec: Mapping[str, Any] = {}
     limits: dict[str, str] = {}
+    empty_after: dict[str, str] = {}
     for obj in (objects or {}).values():
         kind = obj.get("kind")
         if kind == "Deployment":
@@ -71,10 +73,11 @@ def shape(document: Mapping[str, Any], objects: Mapping[ObjectKey, Mapping[str, 
             spec = json.loads(obj["data"]["spec.json"])
         elif kind == "NodePool":
             limits[obj["metadata"]["name"]] = str((obj["spec"].get("limits") or {}).get("nodes", ""))
+            empty_after[obj["metadata"]["name"]] = str((obj["spec"].get("disruption") or {}).get("consolidateAfter"))
     collections = {f"{c['database']}.{c['name']}": (int(c["replicas"]), tuple(c.get("resourceGroups") or ()))
                    for c in spec.get("collections", [])}
     requests = {g["name"]: int(g["nodes"]) for g in spec.get("resourceGroups", [])}
-    return Shape(groups, collections, requests, document.get("nodePools") or {}, limits,
+    return Shape(groups, collections, requests, document.get("nodePools") or {}, limits, empty_after,
                  (document.get("cost") or {}).get("total"))
 
 
@@ -187,7 +190,7 @@ def sequence(base: Shape, head: Shape) -> list[str]:
         if karpenter and shrunk:
             removed = sum(g.pods - (n.pods if n else 0) for g, n in shrunk)
             steps.append(f"Karpenter removes the {removed} emptied {instance} node(s) once each has been empty for "
-                         f"{EMPTY_NODE_GRACE}, one at a time (disruption budget).")
+                         f"{head.empty_after.get(pool_name, '?')}, one at a time (disruption budget).")
         for name in dropped:
             steps.append(f"{name} is no longer declared: the reconciler leaves it loaded (it never releases or "
                          f"drops a collection). Its replicas still need memory the new plan does not count; release "
