@@ -56,7 +56,7 @@ GROUP_LABEL = "milvus.io/resource-group"
 # Milvus' own default (common.gracefulStopTimeout); render/milvus_values.py writes it as queryNode.gracefulStopTimeout
 # so the pod's grace below and the server's timeout cannot drift apart.
 QUERY_NODE_STOP_SECONDS = 1800
-# SIGTERM to exit after the timeout: Milvus then stops its remaining components (etcd session, segcore).
+# From the timeout to the exit: Milvus then stops what is left of the node (etcd session, segcore).
 STOP_MARGIN_SECONDS = 60
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
