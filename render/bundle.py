@@ -274,7 +274,7 @@ def pool_shapes(settings: Settings, plan: Plan, zones: tuple[str, ...]) -> tuple
             name=name, instance_types=tuple(pool.instance_types), nodes=nodes, max_nodes=pool.max_size,
             labels=pool_labels(name, pool), taints=tuple(pool_tolerations(pool)),
             zones=pinned if pinned and "queryNode" in pool.roles else zones,
-            ephemeral_bytes_per_type=ephemeral))
+            ephemeral_bytes_per_type=ephemeral, autoscaled=pool.provisioner == "karpenter"))
     return tuple(shapes)
 
 

@@ -15,6 +15,15 @@ for every group; no per-group key exists), so the values carry the group → zon
 (`ZONES_ANNOTATION`) and this script sets `topology.kubernetes.io/zone` in the nodeSelector of each group's pods,
 chosen by the group label the chart puts on them (`milvus.io/resource-group`).
 
+Query nodes get the time their graceful stop needs. On SIGTERM a query node marks its session stopping, QueryCoord
+moves its segments and channels to the other nodes of each replica, and the node waits until it holds none, at most
+`queryNode.gracefulStopTimeout` seconds (milvus-io/milvus internal/querynodev2/server.go `Stop`; the key falls back
+to `common.gracefulStopTimeout`, 1800 s, pkg/util/paramtable/component_param.go). The chart sets no
+terminationGracePeriodSeconds on query nodes, so the kubelet kills them after Kubernetes' default 30 s, in the middle
+of that move: a scale-in or a rollout then drops segments that must be loaded again while their replica is
+incomplete. This script sets the pods' grace to the Milvus timeout plus a margin (the Milvus Operator sets a month:
+milvus-operator pkg/controllers/deployment_updater.go `updateSomeFieldsOnlyWhenRolling`).
+
 This file is also imported by the program (render/quotas.py, render/workloads.py, render/charts.py
 callers): the classes, the mapping and `post_render` below are the one source for the script and the offline render.
 `SCRIPT` is its path relative to the project root, which is what the Release records (the same on every machine;
@@ -44,6 +53,11 @@ SCRIPT = "render/helm_postrender.py"
 ZONES_ANNOTATION = "milvus-eks/resource-group-zones"
 """Pod annotation on the query nodes: JSON object, resource group → availability zone name."""
 GROUP_LABEL = "milvus.io/resource-group"
+# Milvus' own default (common.gracefulStopTimeout); render/milvus_values.py writes it as queryNode.gracefulStopTimeout
+# so the pod's grace below and the server's timeout cannot drift apart.
+QUERY_NODE_STOP_SECONDS = 1800
+# From the timeout to the exit: Milvus then stops what is left of the node (etcd session, segcore).
+STOP_MARGIN_SECONDS = 60
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
@@ -59,7 +73,7 @@ def post_render(document: dict) -> dict:
     Helm pipes through, and render/charts.py applies it in-process to each non-hook object, as Helm does.
 
     Returns a new object when it changes one; the input is never changed."""
-    return pin_zone(add_priority(document))
+    return stop_gracefully(pin_zone(add_priority(document)))
 
 
 def add_priority(document: dict) -> dict:
@@ -72,6 +86,23 @@ def add_priority(document: dict) -> dict:
         return document
     klass = priority_for((template.get("metadata") or {}).get("labels") or {})
     return {**document, "spec": {**spec, "template": {**template, "spec": {**pod, "priorityClassName": klass}}}}
+
+
+def stop_gracefully(document: dict) -> dict:
+    """A query node's pods may run their graceful stop to the end (Milvus' timeout plus a margin)."""
+    if document.get("kind") != "Deployment":
+        return document
+    spec = document.get("spec") or {}
+    template = spec.get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if labels.get(MILVUS_NAME_LABEL[0]) != MILVUS_NAME_LABEL[1] or labels.get("component") != "querynode":
+        return document
+    pod = template.get("spec") or {}
+    grace = QUERY_NODE_STOP_SECONDS + STOP_MARGIN_SECONDS
+    if (pod.get("terminationGracePeriodSeconds") or 0) >= grace:
+        return document
+    return {**document, "spec": {**spec, "template": {**template, "spec": {
+        **pod, "terminationGracePeriodSeconds": grace}}}}
 
 
 def pin_zone(document: dict) -> dict:

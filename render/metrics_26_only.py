@@ -12,6 +12,9 @@ MILVUS_26_ONLY: dict[str, str] = {
     "milvus_querycoord_resource_group_info": "pkg/metrics/querycoord_metrics.go QueryCoordResourceGroupInfo",
     # QueryNodeSQLatencyInQueue gained the `rg` and `db_name` labels after 2.3; 2.3.5 does not export it under load.
     "milvus_querynode_sq_queue_latency_bucket": "pkg/metrics/querynode_metrics.go QueryNodeSQLatencyInQueue",
+    # StoppingBalanceSegmentNum, gauge labelled (node_id): a series only once a query node stops (set in
+    # internal/querynodev2/server.go Stop), so no running test server shows it.
+    "milvus_querynode_stopping_balance_segment_num": "pkg/metrics/querynode_metrics.go StoppingBalanceSegmentNum",
 }
 
 # Not Milvus at all: each name with the upstream file that defines it.

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from render.storage import GP3_STORAGE_CLASS
-from render.helm_postrender import CONTROL, ZONES_ANNOTATION
+from render.helm_postrender import CONTROL, QUERY_NODE_STOP_SECONDS, ZONES_ANNOTATION
 from render.iam import IRSA_ANNOTATION
 from render.naming import POOL_LABEL, k8s_labels, milvus_fullname as fullname
 from render.naming import pool_tolerations
@@ -117,13 +117,16 @@ ZONE_SPREAD_WHEN_UNSATISFIABLE = "ScheduleAnyway"
 
 # Rolling updates that never take a component below its replica count (surge first, then retire).
 NEVER_BELOW_REPLICAS = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
-# A query node fills its node (one per node, requests = the node), so a surge pod needs a spare node that the pool
-# may not have: with several query nodes retire one first instead (never zero); with one, surging is the only way.
+# A query node fills its node (one per node, requests = the node), so a surge pod needs a spare node that a managed
+# node group may not have: there, with several query nodes retire one first instead (never zero); with one, surging
+# is the only way. On a Karpenter pool the surge pod gets a new node, and the pod it replaces then has somewhere to
+# move its segments during its graceful stop (render/helm_postrender.py): a retired-first pod's segments must fit on
+# the rest of its replica, which the sizing fills.
 ONE_AT_A_TIME = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
 
 
-def rollout_strategy(component: str, pods: int) -> dict:
-    if component == "queryNode" and pods > 1:
+def rollout_strategy(component: str, pods: int, pool_grows: bool = False) -> dict:
+    if component == "queryNode" and pods > 1 and not pool_grows:
         return ONE_AT_A_TIME
     return NEVER_BELOW_REPLICAS
 
@@ -271,7 +274,10 @@ def user_config(settings: Settings) -> dict[str, Any]:
         "etcd": {"auth": {"enabled": True, "userName": ETCD_ROOT_USER}},
         # mmap keys: milvus-io/milvus pkg/util/paramtable/component_param.go queryNode.mmap.vectorField/vectorIndex
         # (default false). Only on NVMe: mmapped pages are read back from local disk under memory pressure.
-        "queryNode": {"mmap": {"vectorField": mmap, "vectorIndex": mmap}},
+        # queryNode.gracefulStopTimeout (seconds; component_param.go): how long a stopping query node waits for
+        # QueryCoord to move its segments away; the post-renderer gives its pods this much grace, plus a margin.
+        "queryNode": {"mmap": {"vectorField": mmap, "vectorIndex": mmap},
+                      "gracefulStopTimeout": QUERY_NODE_STOP_SECONDS},
     }
 
 
@@ -345,7 +351,8 @@ def render_milvus_values(
             block["extraEnv"].append({"name": ROOT_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
                 "name": root_secret_name(release), "key": ROOT_PASSWORD_KEY}}})
         else:
-            block["strategy"] = rollout_strategy(component, block["replicas"])
+            pool = settings.node_pools[settings.pool_for(component)]
+            block["strategy"] = rollout_strategy(component, block["replicas"], pool.provisioner == "karpenter")
         if component == "proxy" and m.components.proxy.autoscaling.enabled:
             scaling = m.components.proxy.autoscaling
             # The chart's own HPA (T/proxy-hpa.yaml: autoscaling/v2 on CPU utilisation); replicas -1 drops the

@@ -234,7 +234,20 @@ def availability_alerts(t: AlertThresholds, ctx: RuleContext) -> tuple[Alert, ..
                     labels=(("resource_group", group),),
                 )
             )
-    return (*down, not_ready, *below_plan)
+    # A stopping query node (scale-in, rollout, node drain) reports the segments it still has to hand over each second
+    # until it holds none (milvus-io/milvus internal/querynodev2/server.go Stop; gauge in pkg/metrics/
+    # querynode_metrics.go StoppingBalanceSegmentNum). Still non-zero after minutes: the rest of its replica has no
+    # room, and at queryNode.gracefulStopTimeout it exits with them, leaving its replica incomplete until they reload.
+    stop_stuck = Alert(
+        name="MilvusQueryNodeStopStuck",
+        expr=f"{_by('namespace, pod', 'milvus_querynode_stopping_balance_segment_num' + selector(**milvus))} > 0",
+        for_=t.query_node_stop_for,
+        severity="warning",
+        summary="A stopping query node cannot hand its segments over",
+        description=f"Query node {{{{ $labels.pod }}}} is stopping and has held {{{{ $value }}}} segments for "
+                    f"{t.query_node_stop_for}: the other query nodes of its replica have no room for them.",
+    )
+    return (*down, not_ready, *below_plan, stop_stuck)
 
 
 def performance_alerts(t: AlertThresholds, ctx: RuleContext) -> tuple[Alert, ...]:

@@ -42,8 +42,9 @@ rolls by itself. A DaemonSet with `maxSurge` needs room for a second pod on ever
 Stricter or looser than kube-scheduler. Stricter: the DaemonSet budget is charged even where the add-ons request
 less; a namespace selector in an anti-affinity term counts pods of every namespace; a pod stranded in any one of the
 orders tried is reported, even if the real scheduler's random tie-breaking would rarely produce that order; a
-Deployment with `maxUnavailable` 0 whose surge pod finds no room is reported stalled although a node autoscaler (none
-is installed) could add one. Looser: preferred rules (preferred node and pod affinity, `ScheduleAnyway` spread,
+Deployment with `maxUnavailable` 0 whose surge pod finds no room is reported stalled unless its pool is autoscaled
+(Karpenter, `PoolShape.autoscaled`), below its maximum, and a fresh node of it has room for the pod: then the
+autoscaler launches one (the check does not model the minutes that takes). Looser: preferred rules (preferred node and pod affinity, `ScheduleAnyway` spread,
 PreferNoSchedule taints) are ignored — they change where pods go, never whether they start, but a real placement may
 therefore differ from every order tried; required pod affinity, host ports, volume limits and volume topology beyond
 "same zone on recreate", extended resources and pod overhead are not modelled; pods outside the bundle (CoreDNS and
@@ -122,6 +123,8 @@ class PoolShape:
     """Zones the pool's nodes are spread over, round-robin."""
     ephemeral_bytes_per_type: Mapping[str, int]
     """Node ephemeral-storage capacity per instance type (NVMe pools: the instance store; else the root volume)."""
+    autoscaled: bool = False
+    """A node autoscaler (Karpenter) launches a node for a pod that fits nowhere, up to `max_nodes`."""
 
 
 def resource_key(labels: Mapping[str, str]) -> str | None:
@@ -750,8 +753,10 @@ class SchedulingReport:
                 more = f" and {len(orders) - 2} more orders" if len(orders) > 2 else ""
                 lines.append(f"  pending when created {' / '.join(orders[:2])}{more}: {', '.join(pods)}")
             for r in s.rollouts:
+                # With no free room, how it still progresses (or why it stalls) is the part a reviewer needs.
+                how = f" ({r.reason})" if r.headroom == 0 and r.strategy.endswith("maxUnavailable 0") else ""
                 lines.append(f"  roll {r.workload}: {r.strategy}, headroom {r.headroom} "
-                             f"{'ok' if r.progresses else 'STALLS'}")
+                             f"{'ok' if r.progresses else 'STALLS'}{how}")
         lines += [f"problem: {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -877,7 +882,8 @@ class _Check:
                 settled.append((order, cluster))
             reported = reported or cluster
         distinct = list({c.signature(): c for _, c in reversed(settled)}.values())  # orders often settle alike
-        rollouts = _rollouts(self.templates, distinct or [reported])
+        growable = {p.name for p in self.pools if p.autoscaled and counts[p.name] < p.max_nodes}
+        rollouts = _rollouts(self.templates, distinct or [reported], base, growable)
         return _Run(reported, base, pending, settled[0][0] if settled else None, rollouts,  # type: ignore[arg-type]
                     distinct)
 
@@ -1060,11 +1066,12 @@ def _headroom(cluster: _Cluster, i: int, cap: int) -> int:
     return len(added)
 
 
-def _rollouts(templates: list[_Template], clusters: list[_Cluster]) -> list[Rollout]:
+def _rollouts(templates: list[_Template], clusters: list[_Cluster], base: _Cluster,
+              growable: set[str]) -> list[Rollout]:
     out = []
     for i, t in enumerate(templates):
         if t.kind == "Deployment":
-            out.append(_deployment_rollout(i, t, clusters))
+            out.append(_deployment_rollout(i, t, clusters, base, growable))
         elif t.kind == "StatefulSet":
             out.append(_statefulset_rollout(i, t, clusters))
         elif t.kind == "DaemonSet":
@@ -1074,7 +1081,15 @@ def _rollouts(templates: list[_Template], clusters: list[_Cluster]) -> list[Roll
     return out
 
 
-def _deployment_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollout:
+def _new_node(i: int, base: _Cluster, growable: set[str]) -> str | None:
+    """The autoscaled pool that would launch a node for a surge pod of template i: one below its maximum whose
+    fresh node (its DaemonSets only) passes the pod's selectors and taints and has room for it."""
+    return next((base.nodes[n].pool for n in base.eligible[i]
+                 if base.nodes[n].pool in growable and not base.short(i, n)), None)
+
+
+def _deployment_rollout(i: int, t: _Template, clusters: list[_Cluster], base: _Cluster,
+                        growable: set[str]) -> Rollout:
     worst, tightest = min(((_headroom(c, i, t.replicas), c) for c in clusters), key=lambda hc: hc[0])
     if t.strategy.get("type") == "Recreate":
         return Rollout(t.workload, "Recreate", worst, True, "deletes every pod first")
@@ -1085,10 +1100,14 @@ def _deployment_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollo
     if worst >= 1:
         return Rollout(t.workload, strategy, worst, True, f"{worst} surge pod(s) fit beside the running pods")
     # No room: a surge pod of higher priority preempts, and the rollout still progresses if its victims start again.
-    for cluster in clusters:
-        if cluster.copy().schedule([_Pod(i, "surge[0]")], "least-allocated"):
-            return Rollout(t.workload, strategy, 0, False, tightest.reasons(i))
-    return Rollout(t.workload, strategy, 0, True, "its surge pod preempts lower-priority pods, which start elsewhere")
+    if not any(cluster.copy().schedule([_Pod(i, "surge[0]")], "least-allocated") for cluster in clusters):
+        return Rollout(t.workload, strategy, 0, True,
+                       "its surge pod preempts lower-priority pods, which start elsewhere")
+    pool = _new_node(i, base, growable)
+    if pool is not None:
+        return Rollout(t.workload, strategy, 0, True,
+                       f"its surge pod gets a new node: pool '{pool}' is autoscaled (Karpenter) and below its maxSize")
+    return Rollout(t.workload, strategy, 0, False, tightest.reasons(i))
 
 
 def _statefulset_rollout(i: int, t: _Template, clusters: list[_Cluster]) -> Rollout:

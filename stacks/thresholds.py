@@ -26,6 +26,8 @@ class AlertThresholds:
 
     component_down_for: str = _duration("2m", "componentDownFor", "duration: no ready scrape target of a component")
     pod_not_ready_for: str = _duration("10m", "podNotReadyFor", "duration: a Milvus pod stays not Ready")
+    query_node_stop_for: str = _duration(
+        "15m", "queryNodeStopFor", "duration: a stopping query node still holds segments it must hand over")
     search_p99_latency_ms: float = Field(
         1000.0, alias="searchP99LatencyMs", gt=0, description="milliseconds: proxy search p99 latency"
     )

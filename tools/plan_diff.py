@@ -6,7 +6,9 @@ Each directory is either one plan (it holds `plan.json` and `resources.json`, as
 parent of several (`<dir>/<stack>/plan.json`): then there is one section per stack. A side with no plan — a base from
 before the plan command existed — compares as empty.
 
-Per stack: resources added, removed and changed (same type and name, different input hash; the changed input keys
+Per stack: the scale sequence when the query tier grows or shrinks (reports/sequence.py: the order `pulumi up` takes
+the node pools, the Milvus release and the topology Job in, and what Milvus and Karpenter do in each step), resources
+added, removed and changed (same type and name, different input hash; the changed input keys
 are listed), Kubernetes objects added, removed and changed per source (`objects.json`: the rendered charts and the
 program's own objects; the changed fields as JSON paths with old → new), capacity and quota deltas (every number in
 the exported plan, the node pools and the ResourceQuotas that differs), and the monthly cost per line item and in
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from reports import sequence
 from tools import destructive as destructive_rules
 
 EXIT_DESTRUCTIVE = 3
@@ -466,6 +469,7 @@ def stack_section(stack: str, base: Plan, head: Plan) -> list[str]:
                                             [[f"`{r['type']}`", r["name"], ", ".join(keys)]
                                              for r, keys in changes.changed]) + [""]
 
+    out += sequence.sequence(sequence.shape(base.document, base.objects), sequence.shape(head.document, head.objects))
     out += objects_section(base, head)
 
     out += ["### Capacity and quotas", ""]

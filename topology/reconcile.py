@@ -53,6 +53,17 @@ RG_LABEL_KEY = "RESOURCE_GROUP"
 # defaultResourceGroupCapacity (meta/resource_group.go): the limit Milvus gives a group it creates from a label.
 # A labelled group never has "redundant" nodes, so a rollout's surge pod is never pushed out to the default group.
 LABEL_GROUP_LIMIT = 1_000_000
+# Since 2.4.13 loading a loaded collection again with another replica number changes its replicas in place: the
+# loaded ones keep serving, Milvus loads the new ones or releases the surplus (milvus-io/milvus#36417, "Dynamic replica
+# adjustment for loaded collections" in the 2.4.13 release notes; on 2.6 internal/querycoordv2/
+# ddl_callbacks_alter_load_info_load_collection.go computes the layout from the current replicas and
+# job/job_load.go generateReplicas keeps every current replica the new layout still has). Older servers refuse it
+# ("can't change the replica number for loaded collection") and must release and load again.
+IN_PLACE_REPLICAS_VERSION = (2, 4, 13)
+# Up to 2.6.15 a replica-number change also resets the collection to Loading and QueryCoord refuses shard leaders to
+# proxies until the new replicas are loaded: searches whose leader cache misses fail with "collection is not fully
+# loaded" (milvus-io/milvus#49304, fixed on the 2.6 branch by #49311, merged 2026-04-23).
+SHARD_LEADER_GATE_LAST_VERSION = (2, 6, 15)
 # Who decides which query nodes are in a declared group: "counts" (the reconciler declares node counts, or moves
 # nodes on servers without declarative groups) or "labels" (the chart starts each group's query nodes with
 # MILVUS_SERVER_LABEL_RESOURCE_GROUP=<group>; the reconciler only declares the group to accept exactly those).
@@ -425,6 +436,10 @@ class ServerState:
     def declarative_groups(self) -> bool:
         return self.version >= DECLARATIVE_RG_VERSION
 
+    @property
+    def in_place_replicas(self) -> bool:
+        return self.version >= IN_PLACE_REPLICAS_VERSION
+
     def labelled_groups(self, spec: Spec) -> bool:
         """Whether the spec's groups are owned by node labels on this server: asked for, and understood."""
         return spec.membership == "labels" and self.version >= LABEL_RG_VERSION
@@ -543,7 +558,7 @@ class LoadCollection:
 
 @dataclass(frozen=True)
 class ReloadCollection:
-    """Release and load again: the only way Milvus < 2.5 changes a loaded collection's replica number."""
+    """Release and load again: the only way Milvus before 2.4.13 changes a loaded collection's replica number."""
 
     database: str
     name: str
@@ -556,6 +571,28 @@ class ReloadCollection:
             f"release and reload {self.database}.{self.name}: {len(self.current)} -> {self.replicas} replica(s) "
             f"in {_groups_text(self.resource_groups)} (search is unavailable until the load finishes)"
         )
+
+
+@dataclass(frozen=True)
+class ChangeReplicas:
+    """Load again with the new replica number (Milvus >= 2.4.13): the loaded replicas keep serving while Milvus
+    loads the added ones or releases the surplus."""
+
+    database: str
+    name: str
+    replicas: int
+    resource_groups: tuple[str, ...]
+    current: tuple[str, ...]
+    # Milvus <= 2.6.15 answers searches with "collection is not fully loaded" until the change has loaded.
+    leader_gate: bool = False
+
+    def describe(self) -> str:
+        text = (f"change {self.database}.{self.name} from {len(self.current)} to {self.replicas} replica(s) "
+                f"in {_groups_text(self.resource_groups)} in place (the loaded replicas keep serving)")
+        if self.leader_gate:
+            text += ("; this Milvus refuses searches that need fresh shard leaders until the change has loaded "
+                     "(milvus-io/milvus#49304)")
+        return text
 
 
 @dataclass(frozen=True)
@@ -579,6 +616,7 @@ Action = Union[
     CreateIndex,
     LoadCollection,
     ReloadCollection,
+    ChangeReplicas,
     TransferReplica,
 ]
 
@@ -777,6 +815,13 @@ def plan(spec: Spec, state: ServerState) -> Plan:
                 steps.append(CreateIndex(want))
             if have.load_state != "Loaded":
                 steps.append(LoadCollection(want.database, want.name, want.replicas, want.resource_groups))
+            elif len(have.replica_groups) != want.replicas and state.in_place_replicas:
+                steps.append(
+                    ChangeReplicas(
+                        want.database, want.name, want.replicas, want.resource_groups, have.replica_groups,
+                        leader_gate=state.version <= SHARD_LEADER_GATE_LAST_VERSION,
+                    )
+                )
             elif len(have.replica_groups) != want.replicas:
                 steps.append(
                     ReloadCollection(
@@ -785,7 +830,7 @@ def plan(spec: Spec, state: ServerState) -> Plan:
                 )
             else:
                 steps.extend(_replica_moves(want, have.replica_groups))
-        if any(isinstance(s, (LoadCollection, ReloadCollection, TransferReplica)) for s in steps):
+        if any(isinstance(s, (LoadCollection, ReloadCollection, ChangeReplicas, TransferReplica)) for s in steps):
             problem = _capacity_error(want, nodes)
             if problem:
                 errors.append(problem)
@@ -1101,6 +1146,8 @@ class Milvus:
             )
             self.client(s.database).create_index(s.name, params, timeout=self.t())
         elif isinstance(action, LoadCollection):
+            self._load(action.database, action.name, action.replicas, action.resource_groups)
+        elif isinstance(action, ChangeReplicas):
             self._load(action.database, action.name, action.replicas, action.resource_groups)
         elif isinstance(action, ReloadCollection):
             self.client(action.database).release_collection(action.name, timeout=self.t())

@@ -124,6 +124,7 @@ EXPECTED_ALERTS = {
     "MilvusCollectionLoadSlow", "MilvusQueryNodeMemoryNearLimit", "MilvusQueryNodeDiskNearLimit",
     "MilvusEtcdDatabaseNearQuota", "MilvusNamespaceQuotaNearlyFull", "MilvusNVMeNodeFilesystemNearlyFull",
     "MilvusNVMeNodeDiskPressure", "MilvusPodRestarting", "MilvusContainerOOMKilled", "MilvusBackupStale",
+    "MilvusQueryNodeStopStuck",
 }
 # docs/runbook.md: one `## <Alert>` section per alert, then the procedures (restore, rotation) under this heading.
 PROCEDURES_HEADING = "\n# Procedures\n"
@@ -241,7 +242,7 @@ def test_promtool_cases_fail_when_thresholds_move_past_them(tmp_path):
     out_of_reach = AlertThresholds(
         search_p99_latency_ms=1e9, insert_p99_latency_ms=1e9, querynode_memory_ratio=1, querynode_disk_ratio=1,
         read_task_queue_length=10**9, time_tick_lag_seconds=1e9, slow_load_seconds=1e9, etcd_quota_ratio=1,
-        pod_restarts_per_hour=10**9, resource_quota_ratio=1, nvme_filesystem_ratio=1,
+        pod_restarts_per_hour=10**9, resource_quota_ratio=1, nvme_filesystem_ratio=1, query_node_stop_for="1h",
     )
     cases = _render_with_cases(tmp_path, out_of_reach)
     result = _promtool("test", "rules", *[c.name for c in cases], cwd=tmp_path)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from topology.reconcile import (
     DEFAULT_RG,
+    ChangeReplicas,
     CollectionState,
     CreateCollection,
     CreateDatabase,
@@ -239,6 +240,37 @@ def test_replica_number_change_is_the_only_reload():
     spec = parse_spec({**BASE, "collections": [{**BASE["collections"][0], "replicas": 2}]})
     result = plan(spec, converged_server())
     assert result.actions == (ReloadCollection("search", "docs", 2, ("rga",), ("rga",)),)
+
+
+@pytest.mark.parametrize("version", [(2, 4, 13), (2, 6, 15), (2, 6, 16)])
+@pytest.mark.parametrize("current, wanted", [(("rga",), 2), (("rga", "rga"), 1)])
+def test_replica_number_change_is_in_place_from_2_4_13(version, current, wanted):
+    """Milvus >= 2.4.13 changes the replica number of a loaded collection without releasing it
+    (milvus-io/milvus#36417; 2.6 job/job_load.go generateReplicas keeps the current replicas)."""
+    spec = parse_spec({**BASE, "collections": [{**BASE["collections"][0], "replicas": wanted}]})
+    state = server(version, groups={DEFAULT_RG: 0, "rga": 2}, declared={"rga": 2}, databases=("default", "search"),
+                   collections=[docs_state(replica_groups=current)])
+    result = plan(spec, state)
+    gate = version <= (2, 6, 15)
+    assert result.actions == (ChangeReplicas("search", "docs", wanted, ("rga",), current, leader_gate=gate),)
+    assert not any(isinstance(a, ReloadCollection) for a in result.actions)
+    text = result.actions[0].describe()
+    assert f"from {len(current)} to {wanted} replica(s)" in text and "in place" in text
+    assert ("milvus-io/milvus#49304" in text) is gate
+
+
+def test_before_2_4_13_a_replica_number_change_still_releases():
+    spec = parse_spec({**BASE, "collections": [{**BASE["collections"][0], "replicas": 2}]})
+    result = plan(spec, converged_server((2, 4, 12)))
+    assert result.actions == (ReloadCollection("search", "docs", 2, ("rga",), ("rga",)),)
+    assert "search is unavailable until the load finishes" in result.actions[0].describe()
+
+
+def test_an_in_place_change_still_needs_a_node_per_replica():
+    spec = parse_spec({**BASE, "collections": [{**BASE["collections"][0], "replicas": 3}]})
+    result = plan(spec, converged_server(V26))
+    assert result.actions == ()
+    assert result.errors and "3 replica(s) need 3 query node(s) in [rga]" in result.errors[0]
 
 
 def test_replicas_beyond_the_query_nodes_is_an_error_naming_the_collection_and_counts():

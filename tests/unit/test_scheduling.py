@@ -276,6 +276,23 @@ def test_rollout_stalls_with_max_surge_1_max_unavailable_0_when_no_node_has_room
     assert check([workload("qn", cpu="7", strategy={"type": "Recreate"})], [pool(nodes=1)]).problems == ()
 
 
+def test_on_an_autoscaled_pool_below_its_maximum_a_surge_pod_gets_a_new_node():
+    labels = {"app": "qn"}
+    full = workload("qn", cpu="7", labels=labels, strategy=SURGE_ONLY, affinity=anti_affinity(labels))
+    grows = PoolShape(**{**pool(nodes=1, max_nodes=2).__dict__, "autoscaled": True})
+    report = check([full], [grows])
+    rollout = report.scenario("baseline").rollouts[0]
+    assert report.problems == ()
+    assert (rollout.headroom, rollout.progresses) == (0, True)
+    assert "gets a new node: pool 'p' is autoscaled (Karpenter)" in rollout.reason
+    assert "headroom 0 ok (its surge pod gets a new node" in report.text()
+    # At its maximum the autoscaler may not launch another node; a pod no fresh node can hold gets none either.
+    at_max = PoolShape(**{**grows.__dict__, "max_nodes": 1})
+    assert "cannot roll" in text(check([full], [at_max]))
+    too_big = workload("qn", cpu="9", labels=labels, strategy=SURGE_ONLY)
+    assert not check([too_big], [grows]).scenario("baseline").rollouts[0].progresses
+
+
 def test_a_surge_pod_of_higher_priority_rolls_by_preempting_pods_that_start_elsewhere():
     high = workload("qn", cpu="6", strategy=SURGE_ONLY, priority="high")
     low = workload("side", cpu="2", replicas=2, priority="low", strategy={"type": "Recreate"})

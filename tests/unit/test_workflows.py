@@ -344,9 +344,11 @@ def _gate(tmp_path: Path, base: Path, head: Path, labels: list[str]) -> tuple[in
     (work / "plan-out").mkdir(parents=True)
     (work / "plan-out" / "base").symlink_to(base)
     (work / "plan-out" / "head").symlink_to(head)
-    # A real directory (a symlinked checkout would resolve `..` outside the runner layout); plan_diff needs tools/.
+    # A real directory (a symlinked checkout would resolve `..` outside the runner layout) with what plan_diff
+    # imports: tools/, and the constants of render/ its scale sequence (reports/) quotes.
     (work / "head").mkdir()
-    (work / "head" / "tools").symlink_to(root / "tools")
+    for package in ("tools", "reports", "render"):
+        (work / "head" / package).symlink_to(root / package)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _stub(bin_dir, "uv", f'[ "$1 $2 $3" = "run --frozen python" ] || exit 97\nshift 3\nexec {sys.executable} "$@"\n')
