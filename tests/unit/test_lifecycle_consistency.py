@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import pytest
 
@@ -57,13 +57,18 @@ def _types(node_pool: Mapping) -> list[str]:
 
 @pytest.mark.parametrize("stack,index", CASES)
 def test_karpenter_limits_cover_the_plans_maximum_and_no_more(lifecycles, stack, index):
-    """Karpenter stops launching once a NodePool's nodes, summed by capacity (vCPUs and memory of the instance
-    type), would exceed `spec.limits` (karpenter.sh/v1 NodePool `spec.limits`: "Limits define a set of bounds for
-    provisioning capacity"). Bound asserted: for the plan's maximum node count N and the largest allowed type,
-    N × its vCPU ≤ limits.cpu ≤ N × its vCPU, same for memory. Lower: with fewer, Karpenter could stop short of the
-    plan's maximum whenever it picks the largest type. Upper: `limits.nodes` caps the pool at N anyway, so any larger
-    CPU or memory figure could never be reached and would only hide a wrong node limit; were the node limit ever
-    dropped, it would let the pool outgrow the plan."""
+    """A NodePool's `spec.limits` bound the sum over its nodes of each instance type's resources: Karpenter "limits
+    instance types when scheduling to those that will not exceed the specified limits", cpu 1000 meaning "a total of
+    1000 CPU cores across all instances" (aws/karpenter-provider-aws website/content/en/docs/concepts/nodepools.md
+    "spec.limits", tasks/set-resource-limits.md); `limits.nodes` caps the node count (vendored
+    charts/karpenter-crd-1.14.0.tgz templates/karpenter.sh_nodepools.yaml:179-180).
+
+    Bound asserted, for the plan's maximum node count N of the pool and the largest type it allows:
+    N × that type's vCPUs ≤ limits.cpu ≤ N × that type's vCPUs, and the same for memory (EC2 memory; Karpenter's
+    own capacity figure is lower by its VM overhead, so the lower bound is safe). Lower: with less, Karpenter stops
+    short of the plan's maximum whenever it picks the largest type. Upper: `limits.nodes` stops the pool at N anyway,
+    so more CPU or memory could never be used; it would only hide a wrong node limit, and let the pool outgrow the
+    plan if the node limit were ever dropped."""
     step = _step(lifecycles, stack, index)
     node_pools = {o["metadata"]["name"]: o for o in _of(step.objects, "NodePool")}
     pools = step.document["plan"]["pools"]

@@ -8,7 +8,6 @@ so is shown firing on deliberately destructive variants of the same plans.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -210,14 +209,12 @@ STATEFUL_RESOURCES = {
 }
 
 
-def _losses(base: Step | Path, head: Step | Path) -> list[destructive.Destructive]:
+def _losses(base: plan_diff.Plan, head: plan_diff.Plan) -> list[destructive.Destructive]:
     """What the reviewer's diff flags as replacing or deleting state (tools.plan_diff → tools.destructive)."""
-    load = lambda side: side.plan if isinstance(side, Step) else plan_diff.load_plan(side)  # noqa: E731
-    return plan_diff.destructive_changes(load(base), load(head))
+    return plan_diff.destructive_changes(base, head)
 
 
-def _assert_nothing_stateful_lost(base: Step | Path, head: Step | Path) -> None:
-    found = _losses(base, head)
+def _assert_nothing_stateful_lost(found: list[destructive.Destructive]) -> None:
     assert not found, [f"{f.what}: {f.action} ({f.reason})" for f in found]
 
 
@@ -225,7 +222,7 @@ def _assert_nothing_stateful_lost(base: Step | Path, head: Step | Path) -> None:
 def test_no_step_replaces_or_deletes_state(stack, request, capsys):
     v1, v2, again = request.getfixturevalue(stack)
     for base, head in ((v1, v2), (v2, again)):
-        _assert_nothing_stateful_lost(base, head)
+        _assert_nothing_stateful_lost(_losses(base.plan, head.plan))
         # The command a pull request runs agrees: exit 0 without --allow-destructive.
         assert plan_diff.main([str(base.folder), str(head.folder)]) == 0, (base.name, head.name)
         out = capsys.readouterr().out
@@ -286,8 +283,10 @@ def test_the_state_check_fires_on_destructive_variants_of_the_grown_plan(prod, t
     for name, (file, edit, what, action) in variants.items():
         head = _copy(v2, tmp_path / name.replace(" ", "-"))
         _edit(head, file, edit)
-        found = _losses(v1, head)
+        found = _losses(v1.plan, plan_diff.load_plan(head))
         assert [f.action for f in found if what in f.what] == [action], (name, found)
         with pytest.raises(AssertionError):
-            _assert_nothing_stateful_lost(v1, head)
-        assert plan_diff.main([str(v1.folder), str(head)]) == plan_diff.EXIT_DESTRUCTIVE, name
+            _assert_nothing_stateful_lost(found)
+        if name == "etcd claims":
+            # The command fails a pull request on it (and passes the unchanged v2: test_no_step_replaces_...).
+            assert plan_diff.main([str(v1.folder), str(head)]) == plan_diff.EXIT_DESTRUCTIVE
