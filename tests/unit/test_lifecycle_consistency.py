@@ -107,6 +107,23 @@ def test_query_pods_fit_their_node_pool_at_every_step(lifecycles, stack, index):
         query_pool["spec"]["limits"]["nodes"])
 
 
+@pytest.mark.parametrize("stack,index", [c for c in CASES if c[0] == "prod"])
+def test_karpenter_limits_hold_every_pod_placed_on_the_pool_at_its_maximum(lifecycles, stack, index):
+    """The pods a Karpenter pool must run at their most (autoscaled Deployments at the HPA maximum, every rollout
+    surging at once, StatefulSets, Jobs, and each DaemonSet once per node the limit allows) request no more CPU or
+    memory than the NodePool's limits: otherwise Karpenter would stop launching before they all had a node."""
+    step = _step(lifecycles, stack, index)
+    for node_pool in _of(step.objects, "NodePool"):
+        name, limits = node_pool["metadata"]["name"], node_pool["spec"]["limits"]
+        cpu = memory = Decimal(0)
+        for namespace in {o["metadata"].get("namespace") for o in step.objects if o.get("kind") in
+                          ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")}:
+            used = _needed(step, namespace, pool=name)[0]
+            cpu, memory = cpu + used["requests.cpu"], memory + used["requests.memory"]
+        assert 0 < cpu <= parse_quantity(limits["cpu"]), (name, cpu, limits)
+        assert 0 < memory <= parse_quantity(limits["memory"]), (name, memory, limits)
+
+
 # ------------------------------------------------------------------------------------------ the proxy HPA
 
 
@@ -210,15 +227,17 @@ def _nodes(graph: Graph, objects: list[Mapping]) -> list[tuple[Mapping[str, str]
     return found
 
 
-def _needed(step: Step, namespace: str) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+def _needed(step: Step, namespace: str, pool: str | None = None) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     """(most the namespace runs: every Deployment at its HPA's maximum plus its rollout surge, every StatefulSet,
-    every DaemonSet on every node it may run on, running Jobs; the part the HPAs alone add over their minimum)."""
+    every DaemonSet on every node it may run on, running Jobs; the part the HPAs alone add over their minimum).
+    With `pool`, only what runs on that pool's nodes."""
     objects = [*step.objects, *map(dict, step.graph.program["bundle"].operated)]
-    (limit_range,) = [o for o in _of(objects, "LimitRange") if o["metadata"]["namespace"] == namespace]
-    defaults = limit_range["spec"]["limits"][0]
+    # Namespaces without a LimitRange (kube-system, node-exporter's) get no defaults: a container counts what it sets.
+    ranges = [o["spec"]["limits"][0] for o in _of(objects, "LimitRange") if o["metadata"]["namespace"] == namespace]
+    defaults = ranges[0] if ranges else {}
     hpas = {(o["spec"]["scaleTargetRef"]["kind"], o["spec"]["scaleTargetRef"]["name"]): o["spec"]
             for o in _of(objects, "HorizontalPodAutoscaler") if o["metadata"]["namespace"] == namespace}
-    nodes = _nodes(step.graph, step.objects)
+    nodes = [n for n in _nodes(step.graph, step.objects) if pool is None or n[0].get(POOL_LABEL) == pool]
     total = {k: Decimal(0) for k in QUOTA_KEYS}
     autoscaled = {k: Decimal(0) for k in QUOTA_KEYS}
     for obj in objects:
@@ -230,6 +249,9 @@ def _needed(step: Step, namespace: str) -> tuple[dict[str, Decimal], dict[str, D
         if hooks & TEST_HOOKS:
             continue  # `helm test` never runs under Pulumi
         template = _template(obj)
+        if pool is not None and obj["kind"] != "DaemonSet" and (template.get("nodeSelector") or {}).get(
+                POOL_LABEL) != pool:
+            continue
         if obj["kind"] == "DaemonSet":
             selector = template.get("nodeSelector") or {}
             pods = sum(n for labels, taints, n in nodes if all(labels.get(k) == v for k, v in selector.items())
