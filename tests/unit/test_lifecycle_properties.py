@@ -83,13 +83,15 @@ collection_strategy = st.fixed_dictionaries({
     "groups": st.lists(st.sampled_from(GROUPS), min_size=1, max_size=3, unique=True),
 })
 workload = st.tuples(st.lists(collection_strategy, min_size=1, max_size=4),
-                     st.sampled_from(["replicaPerZone", "fullCapacity"]))
+                     st.sampled_from(["replicaPerZone", "fullCapacity"]),
+                     # Prod's query type, a smaller one, and one with less NVMe than memory, so local disk decides too.
+                     st.sampled_from(["r6id.4xlarge", "m6id.2xlarge", "x2iedn.xlarge"]))
 
 _BASE = {k.split(":", 1)[1]: v for k, v in stack_document("prod").items() if k.startswith("milvus-eks:")}
 _REGION = stack_document("prod")["aws:region"]
 
 
-def _settings(collections: list[dict], mode: str) -> tuple[Settings, list[dict]]:
+def _settings(collections: list[dict], mode: str, query_type: str = "r6id.4xlarge") -> tuple[Settings, list[dict]]:
     doc = copy.deepcopy(_BASE)
     used = [g for g in GROUPS if any(g in c["groups"] for c in collections)]
     # replicaPerZone needs two groups at least: a one-group workload gets an idle second group.
@@ -100,7 +102,7 @@ def _settings(collections: list[dict], mode: str) -> tuple[Settings, list[dict]]
          "segmentSizeMb": c["segmentSizeMb"], "scalarBytesPerEntity": c["scalarBytesPerEntity"],
          "replicas": len(c["groups"]), "resourceGroups": c["groups"]} for i, c in enumerate(collections)]}
     # A floor of one and a ceiling no workload drawn reaches: the plan alone decides the query nodes.
-    doc["nodePools"]["query"].update(minSize=1, maxSize=1000)
+    doc["nodePools"]["query"].update(minSize=1, maxSize=1000, instanceTypes=[query_type])
     settings = Settings.model_validate_json(json.dumps({**doc, "region": _REGION}), strict=True)
     return settings, doc["topology"]["collections"]
 
@@ -111,8 +113,8 @@ PROPERTY = hyp_settings(max_examples=150, deadline=None, suppress_health_check=[
 @PROPERTY
 @given(workload)
 def test_memory_use_and_zone_loss_over_random_workloads(drawn):
-    collections, mode = drawn
-    settings, declared = _settings(collections, mode)
+    collections, mode, query_type = drawn
+    settings, declared = _settings(collections, mode, query_type)
     p = sizing.plan(settings)
     assert not p.problems, [str(x) for x in p.problems]
     mmap = settings.milvus.mmap and settings.node_pools["query"].nvme
@@ -175,6 +177,7 @@ def test_memory_use_and_zone_loss_over_random_workloads(drawn):
         minimal = after_zone_loss
         event("fullCapacity")
     event(f"count set by {max(p.groups, key=lambda g: g.nodes_needed).limited_by}")
+    event(query_type)
 
     # No slack beyond whole nodes and the chart's one count for all groups: with one node fewer per group, the group
     # that sets the count would break its promise (hold its replicas; under fullCapacity, through a zone loss).
