@@ -91,7 +91,8 @@ def test_karpenter_limits_cover_the_plans_maximum_and_no_more(lifecycles, stack,
 @pytest.mark.parametrize("stack,index", [c for c in CASES if c[0] == "prod"])
 def test_query_pods_fit_their_node_pool_at_every_step(lifecycles, stack, index):
     """One query node per node (required anti-affinity on the hostname), each group pinned to a zone the NodePool
-    offers: the query Deployments' replicas are nodes Karpenter must be allowed to launch there."""
+    offers: the query Deployments' replicas, plus one surge node per Deployment, are nodes Karpenter must be allowed
+    to launch there."""
     step = _step(lifecycles, stack, index)
     (query_pool,) = [o for o in _of(step.objects, "NodePool") if o["metadata"]["name"] == "query"]
     (zones,) = [r["values"] for r in query_pool["spec"]["template"]["spec"]["requirements"] if r["key"] == ZONE_LABEL]
@@ -101,10 +102,13 @@ def test_query_pods_fit_their_node_pool_at_every_step(lifecycles, stack, index):
         assert pod["nodeSelector"][POOL_LABEL] == "query" and pod["nodeSelector"][ZONE_LABEL] in zones
         (anti,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert anti["topologyKey"] == "kubernetes.io/hostname"
-        # maxSurge 0: a rollout never needs a node beyond the planned ones.
-        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
-    assert sum(d["spec"]["replicas"] for d in query) == step.document["plan"]["queryNodes"] <= int(
-        query_pool["spec"]["limits"]["nodes"])
+        # Surge first, never below the replicas: the surge pod's new node is where the replaced pod's segments go
+        # during its graceful stop (render/milvus_values.py rollout_strategy).
+        assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    # Every group rolling at once needs one node beyond the planned ones per Deployment, within the node limit.
+    planned = sum(d["spec"]["replicas"] for d in query)
+    assert planned == step.document["plan"]["queryNodes"]
+    assert planned + len(query) <= int(query_pool["spec"]["limits"]["nodes"])
 
 
 @pytest.mark.parametrize("stack,index", [c for c in CASES if c[0] == "prod"])
