@@ -459,7 +459,8 @@ def elasticity(graph: Any) -> dict[str, Any]:
                 autoscalers[f"{release.inputs.get('name') or release.name}/{component}"] = {
                     "min": hpa.get("minReplicas"), "max": hpa.get("maxReplicas"),
                     "cpuUtilization": hpa.get("cpuUtilization")}
-    return {"karpenterPools": pools, "autoscalers": autoscalers}
+    # By name: the graph lists resources in the order the engine answered, which varies from run to run.
+    return {"karpenterPools": dict(sorted(pools.items())), "autoscalers": dict(sorted(autoscalers.items()))}
 
 
 def render_elasticity(elastic: Mapping[str, Any]) -> list[str]:
