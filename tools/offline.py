@@ -8,6 +8,7 @@ in the table fail loudly: a new data source must be added here on purpose, with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import runpy
@@ -196,9 +197,13 @@ def read_config(path: Path) -> dict[str, str]:
 
 
 def run_program(stack: str | Path, config: dict[str, str] | None = None,
-                secret_keys: tuple[str, ...] = ()) -> Graph:
+                secret_keys: tuple[str, ...] = (), validated: tuple[dict[str, Any], Any] | None = None) -> Graph:
     """Run `__main__.py` for a stack name ("dev"), a stack file, or an explicit config map; return the graph.
-    `secret_keys` are the config keys the engine would mark secret (set with `pulumi config set --secret`)."""
+    `secret_keys` are the config keys the engine would mark secret (set with `pulumi config set --secret`);
+    `validated` is a config map and the settings `load_stack_config` made of it, which the program takes if that
+    is exactly the config it is handed (`stacks.config.validated`)."""
+    from stacks.config import validated as already_validated
+
     name = stack_name(stack)
     pulumi.runtime.set_all_config(config if config is not None else read_config(stack_file(stack)),
                                   list(secret_keys))
@@ -225,7 +230,9 @@ def run_program(stack: str | Path, config: dict[str, str] | None = None,
         return pulumi.Output.from_input(asyncio.ensure_future(collect(exports)))
 
     try:
-        program()
+        with (already_validated(validated[0], name, validated[1], frozenset(secret_keys)) if validated
+              else contextlib.nullcontext()):
+            program()
     except Exception as err:
         # Callers (tests) check that a rejected stack registered nothing.
         err.registered = list(monitor.graph)  # type: ignore[attr-defined]

@@ -619,19 +619,27 @@ class PlanResult:
     files: dict[str, str]
 
 
-def _stack_settings(stack: str | Path) -> Any:
-    """The stack file read and validated as the engine would see it (raises ConfigError for any problem)."""
+def _stack_config(stack: str | Path) -> tuple[dict[str, Any], Any]:
+    """The stack file's config map and its settings, validated as the engine would see them (raises ConfigError
+    for any problem)."""
     from stacks.stack_file import read_stack_file, stack_file, stack_name
     from stacks.validation import load_stack_config
 
-    return load_stack_config(read_stack_file(stack_file(stack)), stack_name(stack))
+    config = read_stack_file(stack_file(stack))
+    return config, load_stack_config(config, stack_name(stack))
+
+
+def _stack_settings(stack: str | Path) -> Any:
+    return _stack_config(stack)[1]
 
 
 def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, graph: Any = None,
-          settings: Any = None, today: Any = None) -> PlanResult:
+          settings: Any = None, today: Any = None,
+          validated: tuple[Mapping[str, Any], Any] | None = None) -> PlanResult:
     """Plan a stack; `graph` is an already recorded run of the same stack (tests share one per stack), `settings`
     its already validated settings; `today` is the date Kubernetes version support is judged on (UTC today by
-    default)."""
+    default); `validated` is the stack file's config map and the settings validated from it, which the program
+    takes instead of validating the same map again."""
     from stacks.validation import utc_today
 
     from render.backup import summary as backup_summary
@@ -642,7 +650,7 @@ def build(stack: str | Path, progress: Callable[[str], None] = lambda _: None, g
 
     if graph is None:
         progress("running the program under mocks")
-        graph = run_program(stack)
+        graph = run_program(stack, validated=validated)
     progress(f"registered {len(graph.resources)} resources; planning")
     settings = settings or graph.program["settings"]
     cluster, cluster_warnings = cluster_summary(settings, today or utc_today())
@@ -731,9 +739,10 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     try:
-        # Validate before the program runs: a bad file fails in a fraction of a second, and once.
-        settings = _stack_settings(args.stack)
-        result = build(args.stack, progress, settings=settings, today=args.today)
+        # Validate before the program runs: a bad file fails in a fraction of a second, and once (the program
+        # takes these settings for this same config map).
+        config, settings = _stack_config(args.stack)
+        result = build(args.stack, progress, settings=settings, today=args.today, validated=(config, settings))
     except ConfigError as err:
         print(f"error: {path.name}: {err}", file=sys.stderr)
         return 1

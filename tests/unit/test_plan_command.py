@@ -95,13 +95,35 @@ def test_no_secret_value_is_written(planned):
                if k in plan_document["outputs"])
 
 
-def test_command_runs_the_program_and_json_prints_the_plan_document(tmp_path, capsys):
+def test_command_runs_the_program_and_json_prints_the_plan_document(tmp_path, capsys, monkeypatch):
+    from stacks import config, validation
+
+    validated, original = [], validation.load_stack_config
+
+    def counted(*args, **kwargs):
+        validated.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(config, "load_stack_config", counted)
+    monkeypatch.setattr(validation, "load_stack_config", counted)
     assert plan_command.main(["dev", "--out", str(tmp_path), "--json"]) == 0
+    # Validated before the program runs (a bad file fails fast), and not again by the program for the same map.
+    assert validated == ["dev"]
     captured = capsys.readouterr()
     printed = json.loads(captured.out)
     assert printed == json.loads((tmp_path / "plan.json").read_text())
     assert printed["resourceCount"] == len(graph_for("dev").resources)
     assert "running the program under mocks" in captured.err and "done" in captured.err
+
+
+def test_the_program_takes_the_plan_s_settings_only_for_the_config_they_were_validated_from():
+    from tools.offline import run_program
+
+    config, settings = plan_command._stack_config("dev")
+    assert run_program("dev", validated=(config, settings)).program["settings"] is settings
+    other = {**config, "milvus-eks:network": {**config["milvus-eks:network"], "azCount": 3}}
+    ran = run_program("dev", validated=(other, settings)).program["settings"]
+    assert ran is not settings and ran == settings  # validated by the program itself, from the file's own map
 
 
 def test_bad_stack_file_exits_nonzero_with_every_problem(tmp_path, capsys):
