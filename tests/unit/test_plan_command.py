@@ -126,6 +126,26 @@ def test_the_program_takes_the_plan_s_settings_only_for_the_config_they_were_val
     assert ran is not settings and ran == settings  # validated by the program itself, from the file's own map
 
 
+def test_the_command_writes_what_main_writes_in_a_process_set_up_for_one_run(tmp_path):
+    """`python -m tools.plan` runs `command`: the same plan, with the garbage collector set for a batch process and
+    the heap frozen before the interpreter's exit (tools/plan.py, `command`)."""
+    import subprocess
+    import sys
+
+    from tools.offline import ROOT
+
+    script = ("import gc, json, sys; from tools import plan; code = plan.command(sys.argv[1:]); "
+              "print(); print(json.dumps([code, gc.get_threshold(), gc.get_freeze_count()]))")
+    result = subprocess.run([sys.executable, "-c", script, "dev", "--out", str(tmp_path / "command")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, check=True)
+    code, threshold, frozen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert code == 0 and threshold == [200_000, 30, 30] and frozen > 100_000
+    assert plan_command.main(["dev", "--out", str(tmp_path / "main")]) == 0
+    written = {p.relative_to(tmp_path / "main"): p.read_bytes() for p in (tmp_path / "main").rglob("*") if p.is_file()}
+    assert written and written == {p.relative_to(tmp_path / "command"): p.read_bytes()
+                                   for p in (tmp_path / "command").rglob("*") if p.is_file()}
+
+
 def test_bad_stack_file_exits_nonzero_with_every_problem(tmp_path, capsys):
     document = stack_document("dev")
     document["milvus-eks:network"]["azCount"] = 1
