@@ -117,13 +117,13 @@ def test_command_runs_the_program_and_json_prints_the_plan_document(tmp_path, ca
 
 
 def test_the_program_takes_the_plan_s_settings_only_for_the_config_they_were_validated_from():
-    from tools.offline import run_program
+    from tools.offline import engine_config, run_program
 
     config, settings = plan_command._stack_config("dev")
     assert run_program("dev", validated=(config, settings)).program["settings"] is settings
-    other = {**config, "milvus-eks:network": {**config["milvus-eks:network"], "azCount": 3}}
-    ran = run_program("dev", validated=(other, settings)).program["settings"]
-    assert ran is not settings and ran == settings  # validated by the program itself, from the file's own map
+    other = {**config, "milvus-eks:cluster": {**config["milvus-eks:cluster"], "logTypes": ["api"]}}
+    ran = run_program("dev", engine_config(other), validated=(config, settings)).program["settings"]
+    assert ran is not settings and ran.cluster != settings.cluster  # validated by the program, from its own map
 
 
 def test_the_command_writes_what_main_writes_in_a_process_set_up_for_one_run(tmp_path):
