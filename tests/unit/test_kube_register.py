@@ -188,7 +188,7 @@ def test_the_source_position_is_the_caller_of_register_as_with_the_typed_classes
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_program_loads_no_typed_kubernetes_object_class(stack):
-    """The point of the generic path: a plan never imports the SDK's per-group modules (core.v1 alone is ~0.4 s).
+    """The point of the generic path: a plan never imports the SDK's per-group modules (the typed classes it used took ~0.6 s).
     Helm releases and the CRD ConfigFile stay typed."""
     script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tools.offline import run_program; "
               f"run_program({stack!r}); print('\\n'.join(sorted(sys.modules)))")
