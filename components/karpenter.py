@@ -53,7 +53,7 @@ class KarpenterArgs:
 class Karpenter(pulumi.ComponentResource):
     node_role_arn: pulumi.Output[str]
     queue_name: pulumi.Output[str]
-    node_pools: list[k8s.apiextensions.CustomResource]
+    node_pools: list[pulumi.CustomResource]
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:nodes:Karpenter", name, None, opts)

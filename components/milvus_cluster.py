@@ -47,7 +47,7 @@ class MilvusCluster(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str] | None
     role_arn: pulumi.Output[str] | None
     release: k8s.helm.v3.Release
-    namespace_resource: k8s.core.v1.Namespace
+    namespace_resource: pulumi.CustomResource
 
     def __init__(self, name: str, args: MilvusClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:milvus:MilvusCluster", name, None, opts)

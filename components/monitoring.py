@@ -30,7 +30,7 @@ class Monitoring(pulumi.ComponentResource):
     namespace: str
     grafana_admin_secret: str
     grafana_password: pulumi.Output[str]
-    namespace_resource: k8s.core.v1.Namespace
+    namespace_resource: pulumi.CustomResource
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:monitoring:Monitoring", name, None, opts)

@@ -179,30 +179,72 @@ def _parse_crd_file(data: str) -> list[dict[str, Any]]:
     return [document] if document else []
 
 
-@functools.cache
-def _crds_of(pin: ChartPin, owner: str) -> tuple[RenderedObject, ...]:
-    found = []
-    for entry in load_chart(pin).crds:
-        if entry["filename"].rsplit("/crds/", 1)[0] == owner:
-            source = Source(_owner(entry["filename"], "crds"), entry["filename"])
-            found += [RenderedObject(source, False, freeze(d), crd=True) for d in _parse_crd_file(entry["data"])]
-    return tuple(found)
-
-
-@functools.cache
-def _crd_owners(pin: ChartPin) -> tuple[tuple[str, str], ...]:
-    """(path of the chart as Helm's processed chart names it, path as the SDK lists its CRDs) for every chart of the
+def _crd_owners_of(chart: helm.Chart) -> list[list[str]]:
+    """[path of the chart as Helm's processed chart names it, path as the SDK lists its CRDs] for every chart of the
     archive with a crds/ folder. Helm names an aliased subchart by its alias once processed; the SDK lists CRDs of
     the unprocessed chart, by chart name (Milvus' `pulsar` is installed as `pulsarv3`)."""
-    chart = load_chart(pin)
     aliases = {d["name"]: d["alias"] for d in chart.metadata.get("dependencies") or () if d.get("alias")}
     owners = []
     for listed in sorted({entry["filename"].rsplit("/crds/", 1)[0] for entry in chart.crds}):
         parts = listed.split("/")
         if len(parts) > 2 and parts[1] == "charts":
             parts[2] = aliases.get(parts[2], parts[2])
-        owners.append(("/".join(parts), listed))
-    return tuple(owners)
+        owners.append(["/".join(parts), listed])
+    return owners
+
+
+def crd_index_file(pin: ChartPin) -> str:
+    """Where the CRDs of every crds/ folder of `pin` are kept pre-parsed, as JSON: next to the archive
+    (`charts/<name>-<version>-crds.json`, relative to the project root).
+    CRDs are static files Helm installs as they are (never templated), so parsing them once when the chart is
+    vendored gives the same objects as parsing them on every run, which cost the plan ~0.5-1 s of YAML (4.5 MB for
+    kube-prometheus-stack) plus loading each archive once more. Written by `python -m tools.vendor_crds`;
+    tests/unit/test_charts.py fails while it differs from the archive."""
+    return f"{pin.archive.removesuffix('.tgz')}-crds.json"
+
+
+def crd_index_from_archive(pin: ChartPin) -> dict[str, Any]:
+    """The crds/ folders of the pinned archive, parsed: what `crd_index_file` holds."""
+    chart = load_chart(pin)
+    return {"archive": pin.archive, "sha256": pin.sha256, "owners": _crd_owners_of(chart),
+            "files": [{"filename": entry["filename"], "objects": _parse_crd_file(entry["data"])}
+                      for entry in chart.crds]}
+
+
+def crd_index_json(index: Mapping[str, Any]) -> str:
+    """One crds/ file per line, keys in the order the chart writes them (a chart bump shows as a line diff)."""
+    files = "".join(f"\n{json.dumps(f, separators=(',', ':'), ensure_ascii=False)}," for f in index["files"])
+    head = {k: v for k, v in index.items() if k != "files"}
+    return f'{json.dumps(head, ensure_ascii=False)[:-1]}, "files": [{files.rstrip(",")}\n]}}\n'
+
+
+def write_crd_index(pin: ChartPin) -> dict[str, Any]:
+    """Parse the archive's crds/ folders and write them to `crd_index_file` (what `python -m tools.vendor_crds`
+    runs after a chart is vendored)."""
+    index = crd_index_from_archive(pin)
+    (ROOT / crd_index_file(pin)).write_text(crd_index_json(index))
+    return index
+
+
+@functools.cache
+def _crd_index(pin: ChartPin) -> Mapping[str, Any]:
+    path = crd_index_file(pin)
+    try:
+        index = json.loads((ROOT / path).read_text())
+    except FileNotFoundError:
+        raise ChartRenderError(pin, f"{path} is missing", "write it with `python -m tools.vendor_crds`") from None
+    if index["sha256"] != pin.sha256:
+        raise ChartRenderError(pin, f"{path} was parsed from another archive than the pinned {pin.archive}",
+                               "regenerate it with `python -m tools.vendor_crds`")
+    return index
+
+
+@functools.cache
+def _crds_of(pin: ChartPin, owner: str) -> tuple[RenderedObject, ...]:
+    return tuple(RenderedObject(Source(_owner(entry["filename"], "crds"), entry["filename"]), False, freeze(d),
+                                crd=True)
+                 for entry in _crd_index(pin)["files"] if entry["filename"].rsplit("/crds/", 1)[0] == owner
+                 for d in entry["objects"])
 
 
 def _enabled_crds(pin: ChartPin, files: Mapping[str, str]) -> tuple[RenderedObject, ...]:
@@ -211,7 +253,7 @@ def _enabled_crds(pin: ChartPin, files: Mapping[str, str]) -> tuple[RenderedObje
     template of every enabled chart, rendered empty or not, so a chart is enabled iff it has a template in `files`.
     (Milvus' Pulsar subchart ships its own kube-prometheus-stack with CRDs; disabled, they are not installed.)"""
     enabled = {path.rsplit("/templates/", 1)[0] for path in files}
-    return tuple(crd for processed, listed in _crd_owners(pin) if processed in enabled
+    return tuple(crd for processed, listed in _crd_index(pin)["owners"] if processed in enabled
                  for crd in _crds_of(pin, listed))
 
 

@@ -176,7 +176,10 @@ def inventory_from_resources(resources: Iterable[GraphResource], region: str,
                                     capacity_type=ng.inputs.get("capacityType") or "ON_DEMAND",
                                     root_volume_gb=int(root)))
 
-    groups.extend(_karpenter_pools(resources, notes))
+    # By name, managed node groups first: the graph lists resources in the order the engine answered, which varies
+    # from run to run, and the line items must not.
+    groups.sort(key=lambda g: g.name)
+    groups.extend(sorted(_karpenter_pools(resources, notes), key=lambda g: g.name))
 
     volumes = [claim for obj in objects for claim in volume_claims(obj)]
     if not volumes:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -17,10 +18,30 @@ class StackConfigError(ConfigError, pulumi.RunError):
     """Reported by the Pulumi engine as a message, without a Python traceback."""
 
 
+_validated: list[tuple[dict[str, Any], str, frozenset[str], Settings]] = []
+
+
+@contextlib.contextmanager
+def validated(config: Mapping[str, Any], stack: str, settings: Settings,
+              secret_keys: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Within the block, a program handed exactly `config` for `stack` gets `settings` (what `load_stack_config`
+    returned for them) instead of validating it again: the offline plan validates the stack file before it runs the
+    program, so a bad file fails before the SDKs load. Any other input is validated as usual."""
+    _validated.append((dict(config), stack, frozenset(secret_keys), settings))
+    try:
+        yield
+    finally:
+        _validated.pop()
+
+
 def load_from_pulumi() -> Settings:
     config = {key: _decoded(runtime_config.get_config(key)) for key in sorted(_config_keys())}
+    stack, secret_keys = pulumi.get_stack(), frozenset(_secret_keys())
+    for done_config, done_stack, done_secret_keys, settings in reversed(_validated):
+        if (done_config, done_stack, done_secret_keys) == (config, stack, secret_keys):
+            return settings
     try:
-        return load_stack_config(config, pulumi.get_stack(), _secret_keys())
+        return load_stack_config(config, stack, secret_keys)
     except ConfigError as err:
         raise StackConfigError(err.problems) from None
 

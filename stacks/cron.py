@@ -11,6 +11,7 @@ spec.go `dayMatches`). The program sets `timeZone: Etc/UTC`, so schedules here a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 DESCRIPTORS = {
@@ -49,8 +50,8 @@ class Schedule:
         dow = (day.isoweekday() % 7) in self.days_of_week
         return dom and dow if self.dom_star or self.dow_star else dom or dow
 
-    def _firing_days(self) -> list[int]:
-        return [i for i in range(_HORIZON_DAYS) if self.fires_on(_EPOCH + dt.timedelta(days=i))]
+    def _firing_days(self) -> tuple[int, ...]:
+        return _firing_days(self)
 
     def max_interval_seconds(self) -> int:
         """The longest time between two consecutive runs (what a staleness alert must tolerate)."""
@@ -65,6 +66,12 @@ class Schedule:
     def runs_per_day(self) -> float:
         """Average runs per day over the horizon (what retention multiplies into stored copies)."""
         return len(self._firing_days()) * len(self.hours) * len(self.minutes) / _HORIZON_DAYS
+
+
+@functools.cache
+def _firing_days(schedule: Schedule) -> tuple[int, ...]:
+    # Once per schedule: validation, the backup summary and the alert threshold each ask, at ~3000 dates a time.
+    return tuple(i for i in range(_HORIZON_DAYS) if schedule.fires_on(_EPOCH + dt.timedelta(days=i)))
 
 
 def _value(token: str, lo: int, hi: int, names: dict[str, int], field: str) -> int:

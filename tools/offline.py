@@ -8,6 +8,7 @@ in the table fail loudly: a new data source must be added here on purpose, with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import runpy
@@ -213,17 +214,27 @@ def read_config(path: Path) -> dict[str, str]:
     """The stack file's config as the engine hands it to a program: object values as JSON strings."""
     from stacks.stack_file import read_stack_file
 
-    config = read_stack_file(path)
+    return engine_config(read_stack_file(path))
+
+
+def engine_config(config: dict[str, Any]) -> dict[str, str]:
+    """A stack file's `config:` map as the engine hands it to a program: object values as JSON strings."""
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 
 def run_program(stack: str | Path, config: dict[str, str] | None = None,
-                secret_keys: tuple[str, ...] = ()) -> Graph:
+                secret_keys: tuple[str, ...] = (), validated: tuple[dict[str, Any], Any] | None = None) -> Graph:
     """Run `__main__.py` for a stack name ("dev"), a stack file, or an explicit config map; return the graph.
-    `secret_keys` are the config keys the engine would mark secret (set with `pulumi config set --secret`)."""
+    `secret_keys` are the config keys the engine would mark secret (set with `pulumi config set --secret`);
+    `validated` is the stack file's config map as the caller has just read it and the settings `load_stack_config`
+    made of it: the program runs with that map (unless `config` is given) and takes those settings if it is exactly
+    the config it is handed (`stacks.config.validated`)."""
+    from stacks.config import validated as already_validated
+
     name = stack_name(stack)
-    pulumi.runtime.set_all_config(config if config is not None else read_config(stack_file(stack)),
-                                  list(secret_keys))
+    if config is None:  # the stack file, unless the caller has just read it to validate it
+        config = engine_config(validated[0]) if validated else read_config(stack_file(stack))
+    pulumi.runtime.set_all_config(config, list(secret_keys))
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     # A fresh root stack per run: set_mocks keeps an existing one, and with it the previous run's exports.
@@ -247,7 +258,9 @@ def run_program(stack: str | Path, config: dict[str, str] | None = None,
         return pulumi.Output.from_input(asyncio.ensure_future(collect(exports)))
 
     try:
-        program()
+        with (already_validated(validated[0], name, validated[1], frozenset(secret_keys)) if validated
+              else contextlib.nullcontext()):
+            program()
     except Exception as err:
         # Callers (tests) check that a rejected stack registered nothing.
         err.registered = list(monitor.graph)  # type: ignore[attr-defined]

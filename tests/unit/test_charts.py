@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 import tarfile
 from collections import Counter
@@ -69,6 +70,33 @@ def test_archive_is_the_recorded_bytes_of_the_pinned_version(pin: versions.Chart
     assert (chart["name"], chart["version"]) == (pin.name, pin.version)
     for sub in pin.subcharts:
         assert _archive_member(archive, f"{pin.name}/charts/{sub.name}/Chart.yaml")["version"] == sub.version
+
+
+@pytest.mark.parametrize("pin", versions.CHARTS, ids=lambda p: p.name)
+def test_the_pre_parsed_crds_are_the_archives(pin: versions.ChartPin):
+    """The render reads each chart's crds/ folders from the committed JSON instead of parsing the archive's YAML on
+    every run: it must hold exactly what the archive holds, parsed as before (regenerate: python -m tools.vendor_crds)."""
+    committed = (ROOT / charts.crd_index_file(pin)).read_text()
+    fresh = charts.crd_index_from_archive(pin)
+    assert committed == charts.crd_index_json(fresh), f"{charts.crd_index_file(pin)} is stale: python -m tools.vendor_crds"
+    # What the render gets back from the JSON is what parsing the archive gives (no type lost on the way).
+    assert json.loads(committed) == fresh
+
+
+def test_pre_parsed_crds_from_another_archive_are_refused(tmp_path, monkeypatch):
+    """A chart bumped without regenerating its CRD file would render the old chart's CRDs: the render refuses."""
+    pin = versions.KUBE_PROMETHEUS_STACK
+    index = json.loads((ROOT / charts.crd_index_file(pin)).read_text())
+    (tmp_path / "charts").mkdir()
+    (tmp_path / charts.crd_index_file(pin)).write_text(json.dumps({**index, "sha256": "0" * 64}))
+    monkeypatch.setattr(charts, "ROOT", tmp_path)
+    monkeypatch.setattr(charts, "_crd_index", charts._crd_index.__wrapped__)
+    with pytest.raises(ChartRenderError) as caught:
+        charts._crd_index(pin)
+    assert "another archive" in str(caught.value) and "python -m tools.vendor_crds" in str(caught.value)
+    (tmp_path / charts.crd_index_file(pin)).unlink()
+    with pytest.raises(ChartRenderError, match="is missing"):
+        charts._crd_index(pin)
 
 
 @pytest.mark.parametrize("pin", versions.CHARTS, ids=lambda p: p.name)
@@ -174,7 +202,9 @@ def _probe_chart(tmp_path: Path, templates: dict[str, str]) -> versions.ChartPin
         (folder / "templates" / name).write_text(text)
     archive = helm.package(folder, destination=tmp_path)
     # An absolute archive path: ROOT / absolute is the absolute path itself.
-    return versions.ChartPin("probe", "0.1.0", archive, "", versions.ChartSource("", "", ""))
+    pin = versions.ChartPin("probe", "0.1.0", archive, "", versions.ChartSource("", "", ""))
+    charts.write_crd_index(pin)  # as tools.vendor_crds does for a vendored chart
+    return pin
 
 
 JOB = """apiVersion: batch/v1

@@ -95,13 +95,55 @@ def test_no_secret_value_is_written(planned):
                if k in plan_document["outputs"])
 
 
-def test_command_runs_the_program_and_json_prints_the_plan_document(tmp_path, capsys):
+def test_command_runs_the_program_and_json_prints_the_plan_document(tmp_path, capsys, monkeypatch):
+    from stacks import config, validation
+
+    validated, original = [], validation.load_stack_config
+
+    def counted(*args, **kwargs):
+        validated.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(config, "load_stack_config", counted)
+    monkeypatch.setattr(validation, "load_stack_config", counted)
     assert plan_command.main(["dev", "--out", str(tmp_path), "--json"]) == 0
+    # Validated before the program runs (a bad file fails fast), and not again by the program for the same map.
+    assert validated == ["dev"]
     captured = capsys.readouterr()
     printed = json.loads(captured.out)
     assert printed == json.loads((tmp_path / "plan.json").read_text())
     assert printed["resourceCount"] == len(graph_for("dev").resources)
     assert "running the program under mocks" in captured.err and "done" in captured.err
+
+
+def test_the_program_takes_the_plan_s_settings_only_for_the_config_they_were_validated_from():
+    from tools.offline import engine_config, run_program
+
+    config, settings = plan_command._stack_config("dev")
+    assert run_program("dev", validated=(config, settings)).program["settings"] is settings
+    other = {**config, "milvus-eks:cluster": {**config["milvus-eks:cluster"], "logTypes": ["api"]}}
+    ran = run_program("dev", engine_config(other), validated=(config, settings)).program["settings"]
+    assert ran is not settings and ran.cluster != settings.cluster  # validated by the program, from its own map
+
+
+def test_the_command_writes_what_main_writes_in_a_process_set_up_for_one_run(tmp_path):
+    """`python -m tools.plan` runs `command`: the same plan, with the garbage collector set for a batch process and
+    the heap frozen before the interpreter's exit (tools/plan.py, `command`)."""
+    import subprocess
+    import sys
+
+    from tools.offline import ROOT
+
+    script = ("import gc, json, sys; from tools import plan; code = plan.command(sys.argv[1:]); "
+              "print(); print(json.dumps([code, gc.get_threshold(), gc.get_freeze_count()]))")
+    result = subprocess.run([sys.executable, "-c", script, "dev", "--out", str(tmp_path / "command")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, check=True)
+    code, threshold, frozen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert code == 0 and threshold == [200_000, 30, 30] and frozen > 100_000
+    assert plan_command.main(["dev", "--out", str(tmp_path / "main")]) == 0
+    written = {p.relative_to(tmp_path / "main"): p.read_bytes() for p in (tmp_path / "main").rglob("*") if p.is_file()}
+    assert written and written == {p.relative_to(tmp_path / "command"): p.read_bytes()
+                                   for p in (tmp_path / "command").rglob("*") if p.is_file()}
 
 
 def test_bad_stack_file_exits_nonzero_with_every_problem(tmp_path, capsys):
