@@ -53,7 +53,7 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(cluster.name, settings.cluste
                        pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider},
                                               depends_on=list(pools.values())))
 karpenter = (Karpenter("karpenter", KarpenterArgs(
-    settings, plan, cluster.name, cluster.cluster.vpc_config.cluster_security_group_id, network.private_subnet_ids,
+    settings, plan, cluster.name, cluster.security_group_id, network.private_subnet_ids,
     zone_names, namer, cluster.workload_identity, bundle),
     pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider}, depends_on=[addons]))
              if karpenter_pools(settings) else None)

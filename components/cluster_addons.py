@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
+from components import aws
 from components.kube import register
 from components.node_addons import addon_version
 from render.bundle import Bundle
@@ -43,22 +43,22 @@ class ClusterAddons(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = args.namer.tags("cluster-addons")
 
-        csi_role = aws.iam.Role(f"{name}-ebs-csi", assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", True),
-                                tags=tags, opts=child)
-        csi_attach = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=csi_role.name, policy_arn=EBS_CSI_POLICY,
-                                                  opts=child)
-        installed: dict[str, aws.eks.Addon] = {}
+        csi_role = aws.Role(f"{name}-ebs-csi", {
+            "assumeRolePolicy": assume_role_policy("pods.eks.amazonaws.com", True), "tags": tags}, child)
+        csi_attach = aws.RolePolicyAttachment(f"{name}-ebs-csi", {"role": csi_role.name, "policyArn": EBS_CSI_POLICY},
+                                              child)
+        installed: dict[str, aws.Addon] = {}
         for addon in ADDONS:
-            identity = ([{"role_arn": csi_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}]
+            identity = ([{"roleArn": csi_role.arn, "serviceAccount": EBS_CSI_SERVICE_ACCOUNT}]
                         if addon == "aws-ebs-csi-driver" else None)
             # CoreDNS and the EBS CSI controller are Deployments: their add-ons only turn ACTIVE once nodes exist.
             # The EBS CSI driver authenticates through the pod identity agent.
             needs = [args.identity_agent, csi_attach] if addon == "aws-ebs-csi-driver" else []
-            installed[addon] = aws.eks.Addon(
-                f"{name}-{addon}", cluster_name=args.cluster_name, addon_name=addon,
-                addon_version=addon_version(addon, args.kubernetes_version), resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *needs]))
+            installed[addon] = aws.Addon(f"{name}-{addon}", {
+                "clusterName": args.cluster_name, "addonName": addon,
+                "addonVersion": addon_version(addon, args.kubernetes_version), "resolveConflictsOnCreate": "OVERWRITE",
+                "resolveConflictsOnUpdate": "PRESERVE", "podIdentityAssociations": identity, "tags": tags,
+            }, pulumi.ResourceOptions(parent=self, depends_on=[*after, *needs]))
 
         for manifest in args.bundle.owned("addons", "StorageClass"):
             register(f"{name}-{manifest['metadata']['name']}", manifest,

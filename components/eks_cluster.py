@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+import pulumi_aws
 import pulumi_kubernetes as k8s
 
+from components import aws
 from components.workload_identity import WorkloadIdentity
 from render.iam import IRSA_AUDIENCE, assume_role_policy
 from render.naming import Namer
@@ -97,8 +98,10 @@ class EksCluster(pulumi.ComponentResource):
     """The one binding of every workload role (components/workload_identity.py)."""
     version: pulumi.Output[str]
     provider: k8s.Provider
-    cluster: aws.eks.Cluster
-    node_role_dependencies: list[aws.iam.RolePolicyAttachment]
+    security_group_id: pulumi.Output[str]
+    """The security group EKS created for the cluster (control plane and managed nodes)."""
+    cluster: aws.Cluster
+    node_role_dependencies: list[aws.RolePolicyAttachment]
     """The node role's policy attachments: node groups wait for them, so a destroy removes nodes first."""
 
     @staticmethod
@@ -123,68 +126,70 @@ class EksCluster(pulumi.ComponentResource):
         tags = namer.tags("cluster")
         cluster_name = namer.cluster_name()
 
-        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_policy("eks.amazonaws.com", True),
-                                    tags=tags, opts=child)
-        attachments = [aws.iam.RolePolicyAttachment(f"{name}-cluster-{arn.rsplit('/', 1)[1]}", role=cluster_role.name,
-                                                    policy_arn=arn, opts=child) for arn in CLUSTER_POLICIES]
-        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-                                 tags=tags, opts=child)
-        node_attachments = [aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
-                                                         policy_arn=arn, opts=child) for arn in NODE_POLICIES]
+        cluster_role = aws.Role(f"{name}-cluster", {
+            "assumeRolePolicy": assume_role_policy("eks.amazonaws.com", True), "tags": tags}, child)
+        attachments = [aws.RolePolicyAttachment(f"{name}-cluster-{arn.rsplit('/', 1)[1]}",
+                                                {"role": cluster_role.name, "policyArn": arn}, child)
+                       for arn in CLUSTER_POLICIES]
+        node_role = aws.Role(f"{name}-node", {
+            "assumeRolePolicy": assume_role_policy("ec2.amazonaws.com"), "tags": tags}, child)
+        node_attachments = [aws.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}",
+                                                     {"role": node_role.name, "policyArn": arn}, child)
+                            for arn in NODE_POLICIES]
 
         encryption = None
         if s.secrets_encryption:
-            key = aws.kms.Key(f"{name}-secrets", description=f"{cluster_name} Kubernetes Secrets envelope encryption",
-                              enable_key_rotation=True, deletion_window_in_days=30, tags=tags, opts=child)
-            encryption = {"provider": {"key_arn": key.arn}, "resources": ["secrets"]}
+            key = aws.Key(f"{name}-secrets", {
+                "description": f"{cluster_name} Kubernetes Secrets envelope encryption", "enableKeyRotation": True,
+                "deletionWindowInDays": 30, "tags": tags}, child)
+            encryption = {"provider": {"keyArn": key.arn}, "resources": ["secrets"]}
 
-        self.cluster = aws.eks.Cluster(
-            f"{name}-eks",
-            name=cluster_name,
-            version=s.kubernetes_version,
-            role_arn=cluster_role.arn,
-            vpc_config={
-                "subnet_ids": [*args.private_subnet_ids, *args.public_subnet_ids],
-                "endpoint_private_access": s.endpoint.private_access,
-                "endpoint_public_access": s.endpoint.public_access,
-                "public_access_cidrs": list(s.endpoint.public_access_cidrs) if s.endpoint.public_access else None,
+        self.cluster = aws.Cluster(f"{name}-eks", {
+            "name": cluster_name,
+            "version": s.kubernetes_version,
+            "roleArn": cluster_role.arn,
+            "vpcConfig": {
+                "subnetIds": [*args.private_subnet_ids, *args.public_subnet_ids],
+                "endpointPrivateAccess": s.endpoint.private_access,
+                "endpointPublicAccess": s.endpoint.public_access,
+                "publicAccessCidrs": list(s.endpoint.public_access_cidrs) if s.endpoint.public_access else None,
             },
             # Admin comes only from cluster.adminPrincipals: the creating identity keeps no hidden, permanent
             # admin entry. The flag only matters at creation, and changing it forces a new cluster
             # (terraform-provider-aws internal/service/eks/cluster.go: access_config
             # bootstrap_cluster_creator_admin_permissions ForceNew), so an existing cluster keeps its value
             # (ignore_changes below; README "Upgrade notes" says how to remove the creator's entry by hand).
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
-            enabled_cluster_log_types=list(s.log_types),
-            encryption_config=encryption,
-            deletion_protection=s.deletion_protection,
-            upgrade_policy={"support_type": s.support_type},
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection,
-                                        ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"]),
-        )
+            "accessConfig": {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
+            "enabledClusterLogTypes": list(s.log_types),
+            "encryptionConfig": encryption,
+            "deletionProtection": s.deletion_protection,
+            "upgradePolicy": {"supportType": s.support_type},
+            "tags": tags,
+        }, pulumi.ResourceOptions(parent=self, depends_on=attachments, protect=s.deletion_protection,
+                                  ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"]))
+        self.security_group_id = self.cluster.vpcConfig["clusterSecurityGroupId"]
 
         # The EKS-created cluster security group admits only its own members: a self-hosted runner in (or peered
         # with) the VPC reaches the private endpoint through these rules (EKS user guide, "Cluster API server
         # endpoint": private access needs the control-plane security group to allow 443 from the source).
         for i, cidr in enumerate(s.endpoint.private_access_cidrs):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-api-{i}", security_group_id=self.cluster.vpc_config.cluster_security_group_id,
-                cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
-                description="Kubernetes API from cluster.endpoint.privateAccessCidrs", tags=tags, opts=child)
+            aws.SecurityGroupIngressRule(f"{name}-api-{i}", {
+                "securityGroupId": self.security_group_id, "cidrIpv4": cidr, "ipProtocol": "tcp", "fromPort": 443,
+                "toPort": 443, "description": "Kubernetes API from cluster.endpoint.privateAccessCidrs", "tags": tags},
+                child)
 
         admin_access = []
         for i, principal in enumerate(s.admin_principals):
-            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal,
-                                        type="STANDARD", tags=tags, opts=child)
-            admin_access.append(aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{i}", cluster_name=self.cluster.name, principal_arn=principal, policy_arn=ADMIN_POLICY,
-                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=self, depends_on=[entry])))
-        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+            entry = aws.AccessEntry(f"{name}-admin-{i}", {
+                "clusterName": self.cluster.name, "principalArn": principal, "type": "STANDARD", "tags": tags}, child)
+            admin_access.append(aws.AccessPolicyAssociation(f"{name}-admin-{i}", {
+                "clusterName": self.cluster.name, "principalArn": principal, "policyArn": ADMIN_POLICY,
+                "accessScope": {"type": "cluster"}}, pulumi.ResourceOptions(parent=self, depends_on=[entry])))
+        caller = pulumi_aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
         caller.arn.apply(lambda arn: self._require_deployer_admin(arn, s.admin_principals))
 
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
-            self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
+            self.cluster.name, self.cluster.endpoint, self.cluster.certificateAuthority["data"]
         ).apply(lambda a: render_kubeconfig(a[0], a[1], a[2], args.region)))
         # Every Kubernetes resource waits for the provider, and the provider for the admin access it authenticates
         # with.
@@ -198,13 +203,13 @@ class EksCluster(pulumi.ComponentResource):
         # CreateOpenIDConnectProvider, `Url`: "You cannot register the same provider multiple times in a single
         # Amazon Web Services account"; EntityAlreadyExists), so the cluster's owner creates it once for every IRSA
         # role (Milvus, backup and restore, Karpenter).
-        self.oidc_issuer = self.cluster.identities[0].oidcs[0].issuer
+        self.oidc_issuer = self.cluster.identities[0]["oidcs"][0]["issuer"]
         self.oidc_provider_arn = None
         if args.service_account_binding == "irsa":
             old_name, old_parent, old_parent_type = OIDC_PROVIDER_BEFORE
-            provider = aws.iam.OpenIdConnectProvider(
-                f"{name}-oidc", url=self.oidc_issuer, client_id_lists=[IRSA_AUDIENCE], tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(
+            provider = aws.OpenIdConnectProvider(
+                f"{name}-oidc", {"url": self.oidc_issuer, "clientIdLists": [IRSA_AUDIENCE], "tags": tags},
+                pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(
                     name=old_name, parent=pulumi.create_urn(old_parent, old_parent_type))]))
             self.oidc_provider_arn = provider.arn
         self.workload_identity = WorkloadIdentity(args.service_account_binding, self.cluster.name, self.oidc_issuer,

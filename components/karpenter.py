@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+import pulumi_aws
 import pulumi_kubernetes as k8s
 
+from components import aws
 from components.kube import register
 from components.options import inherited_dependencies
 from components.workload_identity import WorkloadIdentity
@@ -60,44 +61,43 @@ class Karpenter(pulumi.ComponentResource):
         s, namer = args.settings, args.namer
         child = pulumi.ResourceOptions(parent=self)
         tags = namer.tags("karpenter")
-        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        caller = pulumi_aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = pulumi_aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
         # Discovery tags: the EC2NodeClasses select subnets and security groups by them.
         for i, subnet in enumerate(args.private_subnet_ids):
-            aws.ec2.Tag(f"{name}-subnet-{i}", resource_id=subnet, key=kp.DISCOVERY_TAG, value=args.cluster_name,
-                        opts=child)
-        aws.ec2.Tag(f"{name}-cluster-sg", resource_id=args.cluster_security_group_id, key=kp.DISCOVERY_TAG,
-                    value=args.cluster_name, opts=child)
+            aws.Tag(f"{name}-subnet-{i}", {"resourceId": subnet, "key": kp.DISCOVERY_TAG, "value": args.cluster_name},
+                    child)
+        aws.Tag(f"{name}-cluster-sg", {"resourceId": args.cluster_security_group_id, "key": kp.DISCOVERY_TAG,
+                                       "value": args.cluster_name}, child)
 
-        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
-                                 tags=tags, opts=child)
-        attached = [aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
-                                                 policy_arn=arn, opts=child) for arn in NODE_POLICIES]
+        node_role = aws.Role(f"{name}-node", {
+            "assumeRolePolicy": assume_role_policy("ec2.amazonaws.com"), "tags": tags}, child)
+        attached = [aws.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}",
+                                             {"role": node_role.name, "policyArn": arn}, child)
+                    for arn in NODE_POLICIES]
         # Nodes Karpenter launches join with this role; managed node groups get their entries from EKS itself. The
         # cluster authenticates through the API (no aws-auth ConfigMap, which Karpenter's getting-started edits):
         # EC2_LINUX is the entry type for self-managed Linux nodes' role, EKS grants it the node permissions
         # (aws eks create-access-entry --type).
-        access = aws.eks.AccessEntry(f"{name}-node", cluster_name=args.cluster_name, principal_arn=node_role.arn,
-                                     type="EC2_LINUX", tags=tags, opts=child)
+        access = aws.AccessEntry(f"{name}-node", {"clusterName": args.cluster_name, "principalArn": node_role.arn,
+                                                  "type": "EC2_LINUX", "tags": tags}, child)
 
-        queue = aws.sqs.Queue(f"{name}-interruption", name=namer.interruption_queue(),
-                              message_retention_seconds=kp.QUEUE_RETENTION_SECONDS, sqs_managed_sse_enabled=True,
-                              tags=tags, opts=child)
-        aws.sqs.QueuePolicy(f"{name}-interruption", queue_url=queue.url, policy=queue.arn.apply(kp.queue_policy),
-                            opts=child)
+        queue = aws.Queue(f"{name}-interruption", {
+            "name": namer.interruption_queue(), "messageRetentionSeconds": kp.QUEUE_RETENTION_SECONDS,
+            "sqsManagedSseEnabled": True, "tags": tags}, child)
+        aws.QueuePolicy(f"{name}-interruption", {"queueUrl": queue.url, "policy": queue.arn.apply(kp.queue_policy)},
+                        child)
         for event in kp.INTERRUPTION_EVENTS:
-            rule = aws.cloudwatch.EventRule(f"{name}-{event}", event_pattern=kp.event_pattern(event), tags=tags,
-                                            opts=child)
-            aws.cloudwatch.EventTarget(f"{name}-{event}", rule=rule.name, arn=queue.arn,
-                                       target_id="KarpenterInterruptionQueueTarget", opts=child)
+            rule = aws.EventRule(f"{name}-{event}", {"eventPattern": kp.event_pattern(event), "tags": tags}, child)
+            aws.EventTarget(f"{name}-{event}", {"rule": rule.name, "arn": queue.arn,
+                                                "targetId": "KarpenterInterruptionQueueTarget"}, child)
 
-        controller = aws.iam.Role(f"{name}-controller",
-                                  assume_role_policy=args.identity.trust_policy(kp.NAMESPACE, kp.SERVICE_ACCOUNT),
-                                  tags=tags, opts=child)
-        policy = aws.iam.RolePolicy(f"{name}-controller", role=controller.name, policy=pulumi.Output.all(
+        controller = aws.Role(f"{name}-controller", {
+            "assumeRolePolicy": args.identity.trust_policy(kp.NAMESPACE, kp.SERVICE_ACCOUNT), "tags": tags}, child)
+        policy = aws.RolePolicy(f"{name}-controller", {"role": controller.name, "policy": pulumi.Output.all(
             partition.partition, caller.account_id, args.cluster_name, node_role.arn, queue.arn).apply(
-            lambda a: kp.controller_policy(a[0], s.region, a[1], a[2], a[3], a[4])), opts=child)
+            lambda a: kp.controller_policy(a[0], s.region, a[1], a[2], a[3], a[4]))}, child)
         binding = args.identity.bind(f"{name}-controller", controller, kp.NAMESPACE, kp.SERVICE_ACCOUNT, tags, child)
 
         crds = k8s.helm.v3.Release(

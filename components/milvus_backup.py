@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
+from components import aws
 from components.kube import register
 from components.workload_identity import WorkloadIdentity
 from render import backup as rb, bundle as bb, milvus_values as mv
@@ -56,11 +56,10 @@ class MilvusBackup(pulumi.ComponentResource):
         for purpose, account, policy in (
                 ("backup", rb.service_account_name(s.milvus.release_name), rb.backup_policy),
                 ("restore", rb.restore_service_account_name(s.milvus.release_name), rb.restore_policy)):
-            role = aws.iam.Role(f"{name}-{purpose}",
-                                assume_role_policy=args.identity.trust_policy(s.milvus.namespace, account), tags=tags,
-                                opts=child)
-            aws.iam.RolePolicy(f"{name}-{purpose}", role=role.name,
-                               policy=arns.apply(lambda a, p=policy: p(s, a[0], a[1])), opts=child)
+            role = aws.Role(f"{name}-{purpose}", {
+                "assumeRolePolicy": args.identity.trust_policy(s.milvus.namespace, account), "tags": tags}, child)
+            aws.RolePolicy(f"{name}-{purpose}", {
+                "role": role.name, "policy": arns.apply(lambda a, p=policy: p(s, a[0], a[1]))}, child)
             args.identity.bind(f"{name}-{purpose}", role, s.milvus.namespace, account, tags, child)
             roles[purpose] = role
 
@@ -89,7 +88,7 @@ class MilvusBackup(pulumi.ComponentResource):
     def _in_namespace(self, args: MilvusBackupArgs, *more: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[r for r in (args.namespace, *more) if r is not None])
 
-    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> aws.s3.Bucket:
+    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> aws.Bucket:
         """Private, encrypted, TLS-only, versioned. No Object Lock: versioning plus roles without
         s3:DeleteObjectVersion already keep every pruned or overwritten backup for `noncurrentVersionDays` against
         the workloads' own credentials; Object Lock would add protection against account administrators, at the
@@ -98,23 +97,23 @@ class MilvusBackup(pulumi.ComponentResource):
         b = s.milvus.backup
         child = pulumi.ResourceOptions(parent=self)
         # A prefix, not a fixed name: bucket names are global across all AWS accounts.
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.name("backup", ""), force_destroy=b.force_destroy,
-                               tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=b.protect))
-        aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True,
-                                       restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-bucket", bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket", bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child)
-        aws.s3.BucketPolicy(f"{name}-bucket", bucket=bucket.id, policy=bucket.arn.apply(mv.tls_only_bucket_policy),
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]))
+        bucket = aws.Bucket(f"{name}-bucket", {
+            "bucketPrefix": namer.name("backup", ""), "forceDestroy": b.force_destroy, "tags": tags},
+            pulumi.ResourceOptions(parent=self, protect=b.protect))
+        aws.BucketPublicAccessBlock(f"{name}-bucket", {
+            "bucket": bucket.id, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+            "restrictPublicBuckets": True}, child)
+        aws.BucketOwnershipControls(f"{name}-bucket", {
+            "bucket": bucket.id, "rule": {"objectOwnership": "BucketOwnerEnforced"}}, child)
+        aws.BucketServerSideEncryptionConfiguration(f"{name}-bucket", {
+            "bucket": bucket.id, "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}, child)
+        aws.BucketPolicy(f"{name}-bucket", {"bucket": bucket.id, "policy": bucket.arn.apply(mv.tls_only_bucket_policy)},
+                         pulumi.ResourceOptions(parent=self, depends_on=[bucket]))
         versioning = None
         if b.versioning:
-            versioning = aws.s3.BucketVersioning(f"{name}-bucket", bucket=bucket.id,
-                                                 versioning_configuration={"status": "Enabled"}, opts=child)
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket", bucket=bucket.id, rules=rb.backup_lifecycle_rules(b),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []))
+            versioning = aws.BucketVersioning(f"{name}-bucket", {
+                "bucket": bucket.id, "versioningConfiguration": {"status": "Enabled"}}, child)
+        aws.BucketLifecycleConfiguration(
+            f"{name}-bucket", {"bucket": bucket.id, "rules": rb.backup_lifecycle_rules(b)},
+            pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []))
         return bucket

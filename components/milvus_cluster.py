@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import aws
 from components.kube import register
 from components.options import inherited_dependencies
 from components.workload_identity import WorkloadIdentity
@@ -121,48 +121,49 @@ class MilvusCluster(pulumi.ComponentResource):
         self.register_outputs({"endpoint": self.endpoint, "bucketName": self.bucket_name, "roleArn": self.role_arn,
                                "rootSecretName": self.root_secret_name})
 
-    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> tuple[aws.s3.Bucket, list]:
+    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> tuple[aws.Bucket, list]:
         b = s.milvus.bucket
         child = pulumi.ResourceOptions(parent=self)
         # A prefix, not a fixed name: bucket names are global across all AWS accounts.
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=namer.bucket_prefix(), force_destroy=b.force_destroy,
-                               tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=b.protect))
+        bucket = aws.Bucket(f"{name}-bucket", {
+            "bucketPrefix": namer.bucket_prefix(), "forceDestroy": b.force_destroy, "tags": tags},
+            pulumi.ResourceOptions(parent=self, protect=b.protect))
         after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         ready: list[pulumi.Resource] = [
-            aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
-                                           block_public_policy=True, ignore_public_acls=True,
-                                           restrict_public_buckets=True, opts=child),
-            aws.s3.BucketOwnershipControls(f"{name}-bucket", bucket=bucket.id,
-                                           rule={"object_ownership": "BucketOwnerEnforced"}, opts=child),
-            aws.s3.BucketServerSideEncryptionConfiguration(
-                f"{name}-bucket", bucket=bucket.id,
-                rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child),
-            aws.s3.BucketPolicy(f"{name}-bucket", bucket=bucket.id,
-                                policy=bucket.arn.apply(mv.tls_only_bucket_policy), opts=after_bucket),
+            aws.BucketPublicAccessBlock(f"{name}-bucket", {
+                "bucket": bucket.id, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+                "restrictPublicBuckets": True}, child),
+            aws.BucketOwnershipControls(f"{name}-bucket", {
+                "bucket": bucket.id, "rule": {"objectOwnership": "BucketOwnerEnforced"}}, child),
+            aws.BucketServerSideEncryptionConfiguration(f"{name}-bucket", {
+                "bucket": bucket.id, "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
+                child),
+            aws.BucketPolicy(f"{name}-bucket", {
+                "bucket": bucket.id, "policy": bucket.arn.apply(mv.tls_only_bucket_policy)}, after_bucket),
         ]
         versioning = None
         if b.versioning:
-            versioning = aws.s3.BucketVersioning(f"{name}-bucket", bucket=bucket.id,
-                                                 versioning_configuration={"status": "Enabled"}, opts=child)
+            versioning = aws.BucketVersioning(f"{name}-bucket", {
+                "bucket": bucket.id, "versioningConfiguration": {"status": "Enabled"}}, child)
             ready.append(versioning)
         rules = [{"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
-                  "abort_incomplete_multipart_upload": {"days_after_initiation": INCOMPLETE_UPLOAD_DAYS}}]
+                  "abortIncompleteMultipartUpload": {"daysAfterInitiation": INCOMPLETE_UPLOAD_DAYS}}]
         if b.versioning:
             rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
-                          "noncurrent_version_expiration": {"noncurrent_days": b.noncurrent_version_days}})
-        ready.append(aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket", bucket=bucket.id, rules=rules,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else [])))
+                          "noncurrentVersionExpiration": {"noncurrentDays": b.noncurrent_version_days}})
+        ready.append(aws.BucketLifecycleConfiguration(
+            f"{name}-bucket", {"bucket": bucket.id, "rules": rules},
+            pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else [])))
         return bucket, ready
 
-    def _role(self, name: str, args: MilvusClusterArgs, bucket: aws.s3.Bucket, tags: dict) -> tuple[aws.iam.Role, list]:
+    def _role(self, name: str, args: MilvusClusterArgs, bucket: aws.Bucket, tags: dict) -> tuple[aws.Role, list]:
         m = args.settings.milvus
         child = pulumi.ResourceOptions(parent=self)
         service_account = mv.service_account_name(m.release_name)
-        role = aws.iam.Role(f"{name}-s3", assume_role_policy=args.identity.trust_policy(m.namespace, service_account),
-                            tags=tags, opts=child)
+        role = aws.Role(f"{name}-s3", {
+            "assumeRolePolicy": args.identity.trust_policy(m.namespace, service_account), "tags": tags}, child)
         ready: list[pulumi.Resource] = [
-            aws.iam.RolePolicy(f"{name}-s3", role=role.name, policy=bucket.arn.apply(mv.bucket_access_policy),
-                               opts=child),
+            aws.RolePolicy(f"{name}-s3", {"role": role.name, "policy": bucket.arn.apply(mv.bucket_access_policy)},
+                           child),
             *args.identity.bind(f"{name}-s3", role, m.namespace, service_account, tags, child)]
         return role, ready

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
+from components import aws
 from render.naming import Namer
 from stacks.errors import ConfigError, Problem
 from stacks.network_plan import plan_subnets
@@ -43,39 +43,34 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = namer.tags("network")
 
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=s.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
-                          tags={**tags, "Name": namer.name("vpc")}, opts=child)
-        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": namer.name("igw")},
-                                      opts=child)
-        public_rt = aws.ec2.RouteTable(
-            f"{name}-public", vpc_id=vpc.id, routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
-            tags={**tags, "Name": namer.name("public")}, opts=child)
+        vpc = aws.Vpc(f"{name}-vpc", {"cidrBlock": s.vpc_cidr, "enableDnsHostnames": True, "enableDnsSupport": True,
+                                      "tags": {**tags, "Name": namer.name("vpc")}}, child)
+        igw = aws.InternetGateway(f"{name}-igw", {"vpcId": vpc.id, "tags": {**tags, "Name": namer.name("igw")}}, child)
+        public_rt = aws.RouteTable(f"{name}-public", {
+            "vpcId": vpc.id, "routes": [{"cidrBlock": "0.0.0.0/0", "gatewayId": igw.id}],
+            "tags": {**tags, "Name": namer.name("public")}}, child)
 
         public, private, nats = [], [], []
         for i, (zone, pub_cidr, priv_cidr) in enumerate(zip(args.availability_zones, plan.public, plan.private)):
-            pub = aws.ec2.Subnet(
-                f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=pub_cidr, availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={**tags, **PUBLIC_ELB_TAG, "Name": namer.name("public", zone)}, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=pub.id, route_table_id=public_rt.id,
-                                          opts=child)
+            pub = aws.Subnet(f"{name}-public-{i}", {
+                "vpcId": vpc.id, "cidrBlock": pub_cidr, "availabilityZone": zone, "mapPublicIpOnLaunch": False,
+                "tags": {**tags, **PUBLIC_ELB_TAG, "Name": namer.name("public", zone)}}, child)
+            aws.RouteTableAssociation(f"{name}-public-{i}", {"subnetId": pub.id, "routeTableId": public_rt.id}, child)
             public.append(pub)
             if s.nat_gateways == "perAz" or i == 0:
-                eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags={**tags, "Name": namer.name("nat", zone)},
-                                  opts=child)
-                nats.append(aws.ec2.NatGateway(
-                    f"{name}-nat-{i}", subnet_id=pub.id, allocation_id=eip.id,
-                    tags={**tags, "Name": namer.name("nat", zone)}, opts=pulumi.ResourceOptions(
-                        parent=self, depends_on=[igw])))
-            priv = aws.ec2.Subnet(
-                f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=priv_cidr, availability_zone=zone,
-                tags={**tags, **PRIVATE_ELB_TAG, "Name": namer.name("private", zone)}, opts=child)
-            rt = aws.ec2.RouteTable(
-                f"{name}-private-{i}", vpc_id=vpc.id,
-                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[-1].id}],
-                tags={**tags, "Name": namer.name("private", zone)}, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=priv.id, route_table_id=rt.id,
-                                          opts=child)
+                eip = aws.Eip(f"{name}-nat-{i}", {"domain": "vpc", "tags": {**tags, "Name": namer.name("nat", zone)}},
+                              child)
+                nats.append(aws.NatGateway(
+                    f"{name}-nat-{i}", {"subnetId": pub.id, "allocationId": eip.id,
+                                        "tags": {**tags, "Name": namer.name("nat", zone)}},
+                    pulumi.ResourceOptions(parent=self, depends_on=[igw])))
+            priv = aws.Subnet(f"{name}-private-{i}", {
+                "vpcId": vpc.id, "cidrBlock": priv_cidr, "availabilityZone": zone,
+                "tags": {**tags, **PRIVATE_ELB_TAG, "Name": namer.name("private", zone)}}, child)
+            rt = aws.RouteTable(f"{name}-private-{i}", {
+                "vpcId": vpc.id, "routes": [{"cidrBlock": "0.0.0.0/0", "natGatewayId": nats[-1].id}],
+                "tags": {**tags, "Name": namer.name("private", zone)}}, child)
+            aws.RouteTableAssociation(f"{name}-private-{i}", {"subnetId": priv.id, "routeTableId": rt.id}, child)
             private.append(priv)
 
         self.vpc_id = vpc.id

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
+from components import aws
 from render.iam import assume_role_policy
 from render.naming import Namer
 from stacks import versions
@@ -41,27 +41,29 @@ class NodeAddonsArgs:
 
 
 class NodeAddons(pulumi.ComponentResource):
-    addons: dict[str, aws.eks.Addon]
+    addons: dict[str, aws.Addon]
 
     def __init__(self, name: str, args: NodeAddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("milvus-eks:cluster:NodeAddons", name, None, opts)
         tags = args.namer.tags("cluster-addons")
         # These add-ons were children of ClusterAddons("addons") before they moved here.
         moved = [pulumi.Alias(parent=pulumi.create_urn(ADDON_PREFIX, "milvus-eks:cluster:ClusterAddons"))]
-        cni_role = aws.iam.Role(f"{ADDON_PREFIX}-vpc-cni", assume_role_policy=assume_role_policy(
-            "pods.eks.amazonaws.com", True), tags=tags, opts=pulumi.ResourceOptions(parent=self))
-        cni_attach = aws.iam.RolePolicyAttachment(f"{ADDON_PREFIX}-vpc-cni", role=cni_role.name,
-                                                  policy_arn=VPC_CNI_POLICY, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self)
+        cni_role = aws.Role(f"{ADDON_PREFIX}-vpc-cni", {
+            "assumeRolePolicy": assume_role_policy("pods.eks.amazonaws.com", True), "tags": tags}, child)
+        cni_attach = aws.RolePolicyAttachment(f"{ADDON_PREFIX}-vpc-cni",
+                                              {"role": cni_role.name, "policyArn": VPC_CNI_POLICY}, child)
         self.addons = {}
         for addon in NODE_ADDONS:
-            identity = ([{"role_arn": cni_role.arn, "service_account": VPC_CNI_SERVICE_ACCOUNT}]
+            identity = ([{"roleArn": cni_role.arn, "serviceAccount": VPC_CNI_SERVICE_ACCOUNT}]
                         if addon == "vpc-cni" else None)
             # The CNI's credentials come through the Pod Identity agent.
             needs = [self.addons["eks-pod-identity-agent"], cni_attach] if addon == "vpc-cni" else []
-            self.addons[addon] = aws.eks.Addon(
-                f"{ADDON_PREFIX}-{addon}", cluster_name=args.cluster_name, addon_name=addon,
-                addon_version=addon_version(addon, args.kubernetes_version), resolve_conflicts_on_create="OVERWRITE",
-                configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
-                resolve_conflicts_on_update="PRESERVE", pod_identity_associations=identity, tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=needs, aliases=moved))
+            self.addons[addon] = aws.Addon(f"{ADDON_PREFIX}-{addon}", {
+                "clusterName": args.cluster_name, "addonName": addon,
+                "addonVersion": addon_version(addon, args.kubernetes_version), "resolveConflictsOnCreate": "OVERWRITE",
+                "configurationValues": (json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION
+                                        else None),
+                "resolveConflictsOnUpdate": "PRESERVE", "podIdentityAssociations": identity, "tags": tags,
+            }, pulumi.ResourceOptions(parent=self, depends_on=needs, aliases=moved))
         self.register_outputs({"addons": list(NODE_ADDONS)})

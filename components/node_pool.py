@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
+from components import aws
 from render.naming import Namer, pool_labels
 from render.user_data import encode, render_nvme_user_data
 from stacks.catalog import load_catalog
@@ -43,7 +43,7 @@ def scaling_config(min_size: int, desired_size: int, max_size: int) -> dict[str,
     if not 0 <= min_size <= desired_size <= max_size:
         raise ValueError(f"node-group sizes must satisfy min <= desired <= max, got {min_size}, {desired_size}, "
                          f"{max_size}")
-    return {"desired_size": desired_size, "min_size": min_size, "max_size": max_size}
+    return {"desiredSize": desired_size, "minSize": min_size, "maxSize": max_size}
 
 
 class NodePool(pulumi.ComponentResource):
@@ -56,37 +56,34 @@ class NodePool(pulumi.ComponentResource):
         tags = namer.tags("node-pool", {"NodePool": args.pool_name})
         arch = load_catalog()[pool.instance_types[0]].arch
 
-        template = aws.ec2.LaunchTemplate(
-            f"{name}-lt",
-            name_prefix=namer.pool_prefix(args.pool_name),
-            update_default_version=True,
-            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                              "http_put_response_hop_limit": pool.metadata_hop_limit},
-            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
-                "volume_size": pool.root_volume_gb, "volume_type": "gp3", "encrypted": "true",
-                "delete_on_termination": "true"}}],
-            user_data=encode(render_nvme_user_data()) if pool.nvme else None,
-            tag_specifications=[{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")],
-            tags=tags,
-            opts=child,
-        )
-        group = aws.eks.NodeGroup(
-            f"{name}-ng",
-            cluster_name=args.cluster_name,
-            node_group_name_prefix=namer.pool_prefix(args.pool_name),
-            node_role_arn=args.node_role_arn,
-            subnet_ids=args.subnet_ids,
-            instance_types=list(pool.instance_types),
-            capacity_type=pool.capacity_type,
-            ami_type=AMI_TYPES[arch],
-            version=args.kubernetes_version,
-            scaling_config=scaling_config(args.min_size, args.desired_size, pool.max_size),
-            update_config={"max_unavailable": pool.max_unavailable},
-            labels=pool_labels(args.pool_name, pool),
-            taints=[{"key": t.key, "value": t.value or None, "effect": t.effect} for t in pool.taints],
-            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.dependencies)),
-        )
-        self.node_group_name = group.node_group_name
+        template = aws.LaunchTemplate(f"{name}-lt", {
+            "namePrefix": namer.pool_prefix(args.pool_name),
+            "updateDefaultVersion": True,
+            "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required",
+                                "httpPutResponseHopLimit": pool.metadata_hop_limit},
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {
+                "volumeSize": pool.root_volume_gb, "volumeType": "gp3", "encrypted": "true",
+                "deleteOnTermination": "true"}}],
+            "userData": encode(render_nvme_user_data()) if pool.nvme else None,
+            "tagSpecifications": [{"resourceType": kind, "tags": tags} for kind in ("instance", "volume")],
+            "tags": tags,
+        }, child)
+        group = aws.NodeGroup(f"{name}-ng", {
+            "clusterName": args.cluster_name,
+            "nodeGroupNamePrefix": namer.pool_prefix(args.pool_name),
+            "nodeRoleArn": args.node_role_arn,
+            "subnetIds": args.subnet_ids,
+            "instanceTypes": list(pool.instance_types),
+            "capacityType": pool.capacity_type,
+            "amiType": AMI_TYPES[arch],
+            "version": args.kubernetes_version,
+            "scalingConfig": scaling_config(args.min_size, args.desired_size, pool.max_size),
+            "updateConfig": {"maxUnavailable": pool.max_unavailable},
+            "labels": pool_labels(args.pool_name, pool),
+            "taints": [{"key": t.key, "value": t.value or None, "effect": t.effect} for t in pool.taints],
+            # The provider's number arrives as a float (1.0); EKS wants the version as an integer string.
+            "launchTemplate": {"id": template.id, "version": template.latestVersion.apply(lambda v: str(int(v)))},
+            "tags": tags,
+        }, pulumi.ResourceOptions(parent=self, depends_on=list(args.dependencies)))
+        self.node_group_name = group.nodeGroupName
         self.register_outputs({"nodeGroupName": self.node_group_name})

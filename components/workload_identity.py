@@ -3,7 +3,7 @@ role, the backup and restore roles and the Karpenter controller's role. EksClust
 one IAM OIDC provider); each component keeps its own roles and asks this for their trust and binding.
 
 The EKS add-ons (VPC CNI, EBS CSI driver) are not workload roles of the program: EKS binds their roles through the
-add-on API (`aws.eks.Addon.pod_identity_associations`), with AWS-built clients that support Pod Identity, and the
+add-on API (the Addon's `podIdentityAssociations`), with AWS-built clients that support Pod Identity, and the
 VPC CNI must keep working on every running node, so they keep Pod Identity whatever this says."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
-import pulumi_aws as aws
 
+from components import aws
 from render.iam import irsa_trust_policy, pod_identity_trust_policy
 
 
@@ -38,16 +38,16 @@ class WorkloadIdentity:
                 lambda a: irsa_trust_policy(a[0], a[1], namespace, service_account))
         return pod_identity_trust_policy()
 
-    def bind(self, name: str, role: aws.iam.Role, namespace: str, service_account: str, tags: dict,
+    def bind(self, name: str, role: aws.Role, namespace: str, service_account: str, tags: dict,
              opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         """Pod Identity: the association of `role` with the service account. IRSA: nothing here, the service
         account's `eks.amazonaws.com/role-arn` annotation (rendered by the chart or the program) names the role."""
         if self.irsa:
             return []
-        return [aws.eks.PodIdentityAssociation(name, cluster_name=self.cluster_name, namespace=namespace,
-                                               service_account=service_account, role_arn=role.arn, tags=tags,
-                                               opts=opts)]
+        return [aws.PodIdentityAssociation(name, {
+            "clusterName": self.cluster_name, "namespace": namespace, "serviceAccount": service_account,
+            "roleArn": role.arn, "tags": tags}, opts)]
 
-    def annotated_role(self, role: aws.iam.Role) -> pulumi.Output[str] | None:
+    def annotated_role(self, role: aws.Role) -> pulumi.Output[str] | None:
         """The role ARN the service account's IRSA annotation carries, or None under Pod Identity."""
         return role.arn if self.irsa else None

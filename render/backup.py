@@ -382,10 +382,10 @@ def restore_policy(settings: Settings, milvus_bucket_arn: str, backup_bucket_arn
 def backup_lifecycle_rules(backup: BackupSettings, incomplete_upload_days: int = 7) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [
         {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
-         "abort_incomplete_multipart_upload": {"days_after_initiation": incomplete_upload_days}}]
+         "abortIncompleteMultipartUpload": {"daysAfterInitiation": incomplete_upload_days}}]
     if backup.versioning:
         rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
-                      "noncurrent_version_expiration": {"noncurrent_days": backup.noncurrent_version_days}})
+                      "noncurrentVersionExpiration": {"noncurrentDays": backup.noncurrent_version_days}})
     return rules
 
 
