@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pulumi
 
 from components import aws
+from components.bucket import private_bucket
 from components.kube import register
 from components.workload_identity import WorkloadIdentity
-from render import backup as rb, bundle as bb, milvus_values as mv
+from render import backup as rb, bundle as bb
 from render.bundle import Bundle
 from render.naming import Namer
 from stacks.settings import Settings
@@ -45,7 +46,12 @@ class MilvusBackup(pulumi.ComponentResource):
         tags = args.namer.tags("milvus-backup")
 
         if b.destination == "bucket":
-            bucket = self._bucket(name, s, args.namer, tags)
+            # No Object Lock: versioning plus roles without s3:DeleteObjectVersion already keep every pruned or
+            # overwritten backup for `noncurrentVersionDays` against the workloads' own credentials; Object Lock
+            # would add protection against account administrators, at the price of holding every pruned version
+            # for the whole lock period (in compliance mode not even an administrator can shorten it), i.e. more
+            # storage than `retentionDays` promises.
+            bucket, _ = private_bucket(self, name, args.namer.name("backup", ""), b, tags)
             backup_bucket_name, backup_bucket_arn = bucket.bucket, bucket.arn
         else:
             backup_bucket_name = pulumi.Output.from_input(args.milvus_bucket_name)
@@ -87,33 +93,3 @@ class MilvusBackup(pulumi.ComponentResource):
 
     def _in_namespace(self, args: MilvusBackupArgs, *more: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[r for r in (args.namespace, *more) if r is not None])
-
-    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> aws.Bucket:
-        """Private, encrypted, TLS-only, versioned. No Object Lock: versioning plus roles without
-        s3:DeleteObjectVersion already keep every pruned or overwritten backup for `noncurrentVersionDays` against
-        the workloads' own credentials; Object Lock would add protection against account administrators, at the
-        price of holding every pruned version for the whole lock period (in compliance mode not even an
-        administrator can shorten it), i.e. more storage than `retentionDays` promises."""
-        b = s.milvus.backup
-        child = pulumi.ResourceOptions(parent=self)
-        # A prefix, not a fixed name: bucket names are global across all AWS accounts.
-        bucket = aws.Bucket(f"{name}-bucket", {
-            "bucketPrefix": namer.name("backup", ""), "forceDestroy": b.force_destroy, "tags": tags},
-            pulumi.ResourceOptions(parent=self, protect=b.protect))
-        aws.BucketPublicAccessBlock(f"{name}-bucket", {
-            "bucket": bucket.id, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
-            "restrictPublicBuckets": True}, child)
-        aws.BucketOwnershipControls(f"{name}-bucket", {
-            "bucket": bucket.id, "rule": {"objectOwnership": "BucketOwnerEnforced"}}, child)
-        aws.BucketServerSideEncryptionConfiguration(f"{name}-bucket", {
-            "bucket": bucket.id, "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}, child)
-        aws.BucketPolicy(f"{name}-bucket", {"bucket": bucket.id, "policy": bucket.arn.apply(mv.tls_only_bucket_policy)},
-                         pulumi.ResourceOptions(parent=self, depends_on=[bucket]))
-        versioning = None
-        if b.versioning:
-            versioning = aws.BucketVersioning(f"{name}-bucket", {
-                "bucket": bucket.id, "versioningConfiguration": {"status": "Enabled"}}, child)
-        aws.BucketLifecycleConfiguration(
-            f"{name}-bucket", {"bucket": bucket.id, "rules": rb.backup_lifecycle_rules(b)},
-            pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []))
-        return bucket

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import aws
+from components.bucket import private_bucket
 from components.kube import register
 from components.options import inherited_dependencies
 from components.workload_identity import WorkloadIdentity
@@ -23,7 +24,6 @@ from stacks.versions import chart_pin
 # `pulumi up` waits for every Deployment/StatefulSet to be ready: fresh NVMe nodes, image pulls and etcd volumes take
 # minutes; a failed install or upgrade is rolled back (atomic) rather than left half-applied.
 HELM_TIMEOUT_SECONDS = 1800
-INCOMPLETE_UPLOAD_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class MilvusCluster(pulumi.ComponentResource):
         storage_ready: list[pulumi.Resource] = []
         irsa_role_arn: pulumi.Input[str] | None = None
         if m.object_storage == "s3":
-            bucket, bucket_ready = self._bucket(name, s, args.namer, tags)
+            bucket, bucket_ready = private_bucket(self, name, args.namer.bucket_prefix(), m.bucket, tags)
             role, role_ready = self._role(name, args, bucket, tags)
             self.bucket_name, self.role_arn = bucket.bucket, role.arn
             self.bucket_arn = bucket.arn
@@ -120,41 +120,6 @@ class MilvusCluster(pulumi.ComponentResource):
         self.root_password = pulumi.Output.secret(password.result)
         self.register_outputs({"endpoint": self.endpoint, "bucketName": self.bucket_name, "roleArn": self.role_arn,
                                "rootSecretName": self.root_secret_name})
-
-    def _bucket(self, name: str, s: Settings, namer: Namer, tags: dict) -> tuple[aws.Bucket, list]:
-        b = s.milvus.bucket
-        child = pulumi.ResourceOptions(parent=self)
-        # A prefix, not a fixed name: bucket names are global across all AWS accounts.
-        bucket = aws.Bucket(f"{name}-bucket", {
-            "bucketPrefix": namer.bucket_prefix(), "forceDestroy": b.force_destroy, "tags": tags},
-            pulumi.ResourceOptions(parent=self, protect=b.protect))
-        after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
-        ready: list[pulumi.Resource] = [
-            aws.BucketPublicAccessBlock(f"{name}-bucket", {
-                "bucket": bucket.id, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
-                "restrictPublicBuckets": True}, child),
-            aws.BucketOwnershipControls(f"{name}-bucket", {
-                "bucket": bucket.id, "rule": {"objectOwnership": "BucketOwnerEnforced"}}, child),
-            aws.BucketServerSideEncryptionConfiguration(f"{name}-bucket", {
-                "bucket": bucket.id, "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
-                child),
-            aws.BucketPolicy(f"{name}-bucket", {
-                "bucket": bucket.id, "policy": bucket.arn.apply(mv.tls_only_bucket_policy)}, after_bucket),
-        ]
-        versioning = None
-        if b.versioning:
-            versioning = aws.BucketVersioning(f"{name}-bucket", {
-                "bucket": bucket.id, "versioningConfiguration": {"status": "Enabled"}}, child)
-            ready.append(versioning)
-        rules = [{"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
-                  "abortIncompleteMultipartUpload": {"daysAfterInitiation": INCOMPLETE_UPLOAD_DAYS}}]
-        if b.versioning:
-            rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
-                          "noncurrentVersionExpiration": {"noncurrentDays": b.noncurrent_version_days}})
-        ready.append(aws.BucketLifecycleConfiguration(
-            f"{name}-bucket", {"bucket": bucket.id, "rules": rules},
-            pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else [])))
-        return bucket, ready
 
     def _role(self, name: str, args: MilvusClusterArgs, bucket: aws.Bucket, tags: dict) -> tuple[aws.Role, list]:
         m = args.settings.milvus

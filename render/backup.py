@@ -379,16 +379,6 @@ def restore_policy(settings: Settings, milvus_bucket_arn: str, backup_bucket_arn
     ]})
 
 
-def backup_lifecycle_rules(backup: BackupSettings, incomplete_upload_days: int = 7) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = [
-        {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
-         "abortIncompleteMultipartUpload": {"daysAfterInitiation": incomplete_upload_days}}]
-    if backup.versioning:
-        rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
-                      "noncurrentVersionExpiration": {"noncurrentDays": backup.noncurrent_version_days}})
-    return rules
-
-
 # ---------------------------------------------------------------------------------------------- plan
 
 

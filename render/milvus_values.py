@@ -688,6 +688,22 @@ def bucket_access_policy(bucket_arn: str) -> str:
     ]})
 
 
+INCOMPLETE_UPLOAD_DAYS = 7
+"""Multipart uploads left unfinished (a killed flush or backup) are aborted after this many days."""
+
+
+def bucket_lifecycle_rules(versioning: bool, noncurrent_version_days: int) -> list[dict[str, Any]]:
+    """Both buckets' lifecycle (S3 BucketLifecycleConfiguration rules, in the provider's spelling): incomplete
+    uploads aborted; with versioning, overwritten or deleted objects kept `noncurrent_version_days`."""
+    rules: list[dict[str, Any]] = [
+        {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
+         "abortIncompleteMultipartUpload": {"daysAfterInitiation": INCOMPLETE_UPLOAD_DAYS}}]
+    if versioning:
+        rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
+                      "noncurrentVersionExpiration": {"noncurrentDays": noncurrent_version_days}})
+    return rules
+
+
 def tls_only_bucket_policy(bucket_arn: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
