@@ -24,8 +24,9 @@ def private_bucket(owner: pulumi.Resource, name: str, prefix: str, settings: Buc
     """The bucket (named from `prefix`: bucket names are global across all AWS accounts) and the resources that
     configure it, which whatever writes to it waits for."""
     child = pulumi.ResourceOptions(parent=owner)
-    bucket = aws.Bucket(f"{name}-bucket", {"bucketPrefix": prefix, "forceDestroy": settings.force_destroy, "tags": tags},
-                        pulumi.ResourceOptions(parent=owner, protect=settings.protect))
+    bucket = aws.Bucket(f"{name}-bucket", {
+        "bucketPrefix": prefix, "forceDestroy": settings.force_destroy, "tags": tags},
+        pulumi.ResourceOptions(parent=owner, protect=settings.protect))
     after_bucket = pulumi.ResourceOptions(parent=owner, depends_on=[bucket])
     ready: list[pulumi.Resource] = [
         aws.BucketPublicAccessBlock(f"{name}-bucket", {
