@@ -9,10 +9,12 @@ and `pulumi up`. Here the components write the inputs in the provider's spelling
 `pulumi preview --diff` and the plan artifacts show), and each class below sends the request its typed class sends:
 same type token, inputs, provider version, plugin URL and aliases, hence the same URNs and the same provider
 behaviour. tests/unit/test_aws_register.py proves it for every resource of the shipped stacks against the typed
-classes of the pinned pulumi_aws, and checks every input key, at every depth, against the SDK's input types.
+classes of the pinned pulumi_aws, and checks every input key, at every depth, against the fields the SDK's types name.
 
 Outputs: a resource exposes what the program reads of it (`outputs`, provider spelling: `cluster.certificateAuthority`)
-beside its inputs and `id`/`urn`; nested values are plain dicts (`cluster.vpcConfig["clusterSecurityGroupId"]`).
+beside its inputs and `id`/`urn`; nested values are plain dicts (`cluster.vpcConfig["clusterSecurityGroupId"]`), and
+numbers arrive as the wire carries them, floats (a launch template's `latestVersion` is 1.0, where the typed class's
+output type made it 1).
 """
 
 from __future__ import annotations
